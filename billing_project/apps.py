@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The shared core: datapoints, alerts, worker heartbeat, schedule and demo registries."""
+
+    name = "billing_project"
+    label = "core"
+    verbose_name = "Billing core"
+
+    def ready(self) -> None:
+        import stripe
+        from django.conf import settings
+
+        stripe.api_version = settings.STRIPE_API_VERSION
+        if settings.STRIPE_API_BASE:
+            stripe.api_base = settings.STRIPE_API_BASE
+
+        from . import schedules  # noqa: F401  (registers the heartbeat schedule)

@@ -1,0 +1,286 @@
+"""Settings for the billing project: one module, every value from the environment.
+
+Unset variables fall back to an embedded, harmless local setup (SQLite, local file storage,
+a file-based email outbox). Setting the production variables switches each part to its
+real service: PostgreSQL, Cloudflare R2, Mailgun, Stripe.
+"""
+
+from pathlib import Path
+
+import environ
+import stripe
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+
+def _secret(name: str, dev_default: str) -> str:
+    """A secret from the environment; the harmless development default only while DEBUG."""
+    return env.str(name) if not DEBUG else env.str(name, default=dev_default)
+
+
+SECRET_KEY = _secret(
+    "DJANGO_SECRET_KEY", "django-insecure-local-development-key-not-for-production-use-0123456789"
+)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "djstripe",
+    "django_q",
+    "anymail",
+    "storages",
+    "billing_project.apps.CoreConfig",
+    "metering",
+    "cohorts",
+    "invoices",
+    "reconciliation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "billing_project.urls"
+WSGI_APPLICATION = "billing_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases -------------------------------------------------------------------------------
+# SQLite is the no-setup default. WAL lets the web process, the worker and webhook requests
+# read while one writes; IMMEDIATE transactions plus a busy timeout make writers queue instead
+# of failing with "database is locked".
+# https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-notes
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+
+def _database(url_var: str, sqlite_name: str) -> dict:
+    if env.str(url_var, default=""):
+        config = env.db_url(url_var)
+    else:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / sqlite_name)}
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
+
+
+DATABASES = {
+    "default": _database("DATABASE_URL", "billing.sqlite3"),
+    "legacy": _database("LEGACY_DATABASE_URL", "legacy.sqlite3"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASE_ROUTERS = ["reconciliation.routers.LegacyRouter"]
+
+# The legacy billing database is read-only for this application. Writes are refused by the
+# router unless explicitly allowed: the embedded local default (a SQLite file the demo fills)
+# allows them; a configured LEGACY_DATABASE_URL does not. On PostgreSQL every legacy session
+# is also opened read-only, in addition to the read-only role production uses.
+LEGACY_DATABASE_WRITABLE = env.bool(
+    "LEGACY_DATABASE_WRITABLE", default=not env.str("LEGACY_DATABASE_URL", default="")
+)
+if DATABASES["legacy"]["ENGINE"].startswith("django.db.backends.postgresql") and not (
+    LEGACY_DATABASE_WRITABLE
+):
+    DATABASES["legacy"].setdefault("OPTIONS", {})["options"] = "-c default_transaction_read_only=on"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
+# --- Object storage: Cloudflare R2 through the S3 API -----------------------------------------
+# R2 has no ACLs (objects are private; access is by presigned URL) and rejects the checksum
+# headers boto3 >= 1.36 sends by default, so checksums are only computed when an operation
+# requires them. https://developers.cloudflare.com/r2/examples/aws/boto3/
+R2_INVOICE_BUCKET = env.str("R2_INVOICE_BUCKET", default="")
+R2_PRESIGNED_URL_SECONDS = env.int("R2_PRESIGNED_URL_SECONDS", default=3600)
+if R2_INVOICE_BUCKET:
+    from botocore.config import Config as BotoConfig
+
+    DEFAULT_STORAGE_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": R2_INVOICE_BUCKET,
+            "endpoint_url": env.str("R2_ENDPOINT_URL"),
+            "access_key": env.str("R2_ACCESS_KEY_ID"),
+            "secret_key": env.str("R2_SECRET_ACCESS_KEY"),
+            "region_name": "auto",
+            "signature_version": "s3v4",
+            "addressing_style": "path",
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": R2_PRESIGNED_URL_SECONDS,
+            "file_overwrite": False,
+            "client_config": BotoConfig(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        },
+    }
+else:
+    DEFAULT_STORAGE_BACKEND = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    }
+STORAGES = {
+    "default": DEFAULT_STORAGE_BACKEND,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Email: Mailgun through Anymail, or a readable local outbox -------------------------------
+MAILGUN_API_KEY = env.str("MAILGUN_API_KEY", default="")
+MAILGUN_DOMAIN = env.str("MAILGUN_DOMAIN", default="notify.adventive.com")
+BILLING_FROM_EMAIL = env.str("BILLING_FROM_EMAIL", default="billing-noreply@notify.adventive.com")
+BILLING_BCC_ADDRESS = env.str("BILLING_BCC_ADDRESS", default="2658568@bcc.hubspot.com")
+DEFAULT_FROM_EMAIL = BILLING_FROM_EMAIL
+SERVER_EMAIL = BILLING_FROM_EMAIL
+ANYMAIL = {
+    "MAILGUN_API_KEY": MAILGUN_API_KEY,
+    "MAILGUN_SENDER_DOMAIN": MAILGUN_DOMAIN,
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+    # Tracking webhooks are authenticated by Mailgun's signature, not basic auth.
+    "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
+}
+if env.str("MAILGUN_API_URL", default=""):
+    # https://anymail.dev/en/stable/esps/mailgun/#std-setting-ANYMAIL_MAILGUN_API_URL
+    ANYMAIL["MAILGUN_API_URL"] = env.str("MAILGUN_API_URL")
+if MAILGUN_API_KEY:
+    EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+else:
+    # Each message is written as a readable .log file under var/outbox.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+
+# --- Stripe (dj-stripe) ------------------------------------------------------------------------
+STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_local_development_key")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+if not STRIPE_LIVE_MODE and not STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY must start with sk_test_, rk_test_, sk_live_ or rk_live_."
+    )
+STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
+STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
+STRIPE_WEBHOOK_SECRET = _secret("STRIPE_WEBHOOK_SECRET", "whsec_local_development_secret")
+# The API version is the one this stripe-python release is generated for; object shapes
+# (invoice.parent, line pricing) depend on it.
+STRIPE_API_VERSION = stripe.api_version
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+if STRIPE_API_BASE:
+    STRIPE_API_HOST = STRIPE_API_BASE
+# A fixed UUID keeps the endpoint URL stable across deploys (Stripe is configured with it).
+STRIPE_WEBHOOK_UUID = env.str("STRIPE_WEBHOOK_UUID", default="7b1f3c52-4d0e-4a8e-9b59-1c2d3e4f5a6b")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+# --- Task queue: django-q2 on the ORM broker (acknowledged; Redis would lose killed tasks) ----
+# retry must exceed timeout, and failing tasks must not retry forever (max_attempts 0).
+# https://django-q2.readthedocs.io/en/master/configure.html
+Q_CLUSTER = {
+    "name": "billing",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 5,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": 0.5,
+    "sync": env.bool("Q_SYNC", default=False),
+    "label": "Task queue",
+}
+WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=180)
+
+# --- Alerts ------------------------------------------------------------------------------------
+SLACK_ALERTS_WEBHOOK_URL = env.str("SLACK_ALERTS_WEBHOOK_URL", default="")
+SLACK_BILLING_ALERTS_WEBHOOK_URL = env.str("SLACK_BILLING_ALERTS_WEBHOOK_URL", default="")
+BILLING_ALERT_EMAILS = env.list("BILLING_ALERT_EMAILS", default=[])
+
+# --- API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Billing API", "VERSION": "1.0.0"}
+
+# --- Security: strict when DEBUG is off ------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Logging: one JSON object per line --------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "billing_project.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class InvoicesConfig(AppConfig):
+    """Delivery of finalized Stripe invoices: branded PDF, storage, email, delivery state."""
+
+    name = "invoices"
+    verbose_name = "Invoice delivery"

@@ -1,0 +1,1 @@
+"""Invoice delivery records (per-invoice delivery state and timeline)."""
