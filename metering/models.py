@@ -16,7 +16,7 @@ class BillingAccount(models.Model):
     name = models.CharField(max_length=200)
     billing_email = models.EmailField(blank=True)
     address = models.TextField(blank=True, help_text="Billing address as printed on invoices.")
-    stripe_customer_id = models.CharField(  # noqa: DJ001 (NULL: unique but optional)
+    stripe_customer_id = models.CharField(
         max_length=255, unique=True, null=True, blank=True, verbose_name="Stripe customer id"
     )
     billing_owner = models.CharField(
