@@ -104,6 +104,9 @@ DATABASES = {
     "default": _database("DATABASE_URL", "billing.sqlite3"),
     "legacy": _database("LEGACY_DATABASE_URL", "legacy.sqlite3"),
 }
+# Nothing of ours is migrated into the legacy database (the router refuses it); skipping the
+# migration run there saves rendering every migration's state when test databases are made.
+DATABASES["legacy"]["TEST"] = {"MIGRATE": False}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASE_ROUTERS = ["reconciliation.routers.LegacyRouter"]
 

@@ -1,0 +1,6 @@
+pytest_plugins = [
+    "tests.fixtures.databases",
+    "tests.fixtures.stripe",
+    "tests.fixtures.mailgun",
+    "tests.fixtures.s3",
+]
