@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
         from django.conf import settings
 
         stripe.api_version = settings.STRIPE_API_VERSION
+        stripe.api_key = settings.STRIPE_SECRET_KEY
         if settings.STRIPE_API_BASE:
             stripe.api_base = settings.STRIPE_API_BASE
 

@@ -206,7 +206,7 @@ else:
     EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
 
 # --- Stripe (dj-stripe) ------------------------------------------------------------------------
-STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_local_development_key")
+STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_LocalDevelopment0000000000000000")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 if not STRIPE_LIVE_MODE and not STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_")):
     from django.core.exceptions import ImproperlyConfigured

@@ -30,7 +30,7 @@ TEST_ENV = {
     "DJANGO_DEBUG": "true",
     "LEGACY_DATABASE_WRITABLE": "true",
     "Q_SYNC": "true",
-    "STRIPE_SECRET_KEY": "sk_test_harness_0000000000000000",
+    "STRIPE_SECRET_KEY": "sk_test_Harness000000000000000000000000",
     "STRIPE_WEBHOOK_SECRET": "whsec_test_harness_secret",
     "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
     "MAILGUN_API_KEY": "key-harness-0000000000000000",

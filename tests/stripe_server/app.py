@@ -1,0 +1,314 @@
+"""HTTP front of the Stripe-compatible server: auth, routing, form params, idempotency,
+`expand[]`, list pagination and fault injection. Resources register routes with `route`."""
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from .forms import decode_form
+from .store import Store, StripeError
+
+API_VERSION = "2026-08-26.dahlia"
+ACCEPTED_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, Any]
+    match: dict[str, str]
+    api_key: str
+    idempotency_key: str | None
+    server: "StripeServer"
+
+    @property
+    def store(self) -> Store:
+        return self.server.store
+
+
+Handler = Callable[[Request], dict[str, Any]]
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        ROUTES.append((method, re.compile(f"^{pattern}$"), func))
+        return func
+
+    return register
+
+
+def list_page(request: Request, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """Stripe list object, newest first, with `limit`, `starting_after`, `ending_before`."""
+    items = sorted(items, key=lambda obj: (obj.get("created", 0), obj["id"]), reverse=True)
+    try:
+        limit = int(request.params.get("limit", 10))
+    except ValueError as exc:
+        raise StripeError("Invalid integer: limit", param="limit") from exc
+    if not 1 <= limit <= 100:
+        raise StripeError("Limit must be between 1 and 100.", param="limit")
+    ids = [obj["id"] for obj in items]
+    if after := request.params.get("starting_after"):
+        if after not in ids:
+            raise StripeError(f"No such object: '{after}'", param="starting_after")
+        items = items[ids.index(after) + 1 :]
+    elif before := request.params.get("ending_before"):
+        if before not in ids:
+            raise StripeError(f"No such object: '{before}'", param="ending_before")
+        items = items[: ids.index(before)][-limit:]
+    page = items[:limit]
+    return {"object": "list", "data": page, "has_more": len(items) > limit, "url": url}
+
+
+def _expand(server: "StripeServer", obj: Any, path: list[str]) -> Any:
+    if not path or obj is None:
+        return obj
+    if isinstance(obj, list):
+        return [_expand(server, item, path) for item in obj]
+    if not isinstance(obj, dict):
+        return obj
+    head, rest = path[0], path[1:]
+    if head == "data" and obj.get("object") == "list":
+        obj["data"] = [_expand(server, item, rest) for item in obj["data"]]
+        return obj
+    if head not in obj:
+        return obj
+    value = obj[head]
+    if isinstance(value, str):
+        expander = server.expanders.get((obj.get("object"), head))
+        found = expander(server, obj) if expander else server.store.find(value)
+        value = json.loads(json.dumps(found)) if found is not None else value
+    elif value is None and (obj.get("object"), head) in server.expanders:
+        value = server.expanders[(obj.get("object"), head)](server, obj)
+    elif isinstance(value, list):
+        value = [
+            json.loads(json.dumps(server.store.find(v) or v)) if isinstance(v, str) else v
+            for v in value
+        ]
+    obj[head] = _expand(server, value, rest)
+    return obj
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "stripe-compatible/1.0"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        app: StripeServer = self.server.app  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        split = urlsplit(self.path)
+        status, payload, headers = app.handle(
+            method, split.path, split.query, body, dict(self.headers.items())
+        )
+        data = json.dumps(payload, indent=2).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", app.store.new_id("req"))
+        self.send_header("Stripe-Version", app.api_version)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class StripeServer:
+    """A stateful Stripe-compatible API on 127.0.0.1. `start()`, `url`, `stop()`."""
+
+    def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
+        from . import resources
+
+        self.host = host
+        self.port = port
+        self.api_version = API_VERSION
+        self.store = Store()
+        self.expanders: dict[tuple[str | None, str], Callable] = dict(resources.EXPANDERS)
+        self._faults: list[dict[str, Any]] = []
+        self._faults_lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "StripeServer":
+        self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.app = self  # type: ignore[attr-defined]
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="stripe-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "StripeServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every object, event and fault (between tests)."""
+        self.store = Store()
+        with self._faults_lock:
+            self._faults.clear()
+
+    def fail_next(
+        self,
+        count: int,
+        *,
+        status: int = 500,
+        path: str | None = None,
+        delay: float = 0.0,
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer the next `count` calls (to paths starting with `path`) with an error."""
+        with self._faults_lock:
+            self._faults.append(
+                {
+                    "remaining": count,
+                    "status": status,
+                    "path": path,
+                    "delay": delay,
+                    "retry_after": retry_after,
+                }
+            )
+
+    def _take_fault(self, path: str) -> dict[str, Any] | None:
+        with self._faults_lock:
+            for fault in self._faults:
+                if fault["remaining"] > 0 and (
+                    fault["path"] is None or path.startswith(fault["path"])
+                ):
+                    fault["remaining"] -= 1
+                    return dict(fault)
+        return None
+
+    def handle(
+        self, method: str, path: str, query: str, body: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        lower = {key.lower(): value for key, value in headers.items()}
+        try:
+            api_key = self._authenticate(lower.get("authorization", ""))
+            fault = self._take_fault(path)
+            if fault is not None:
+                if fault["delay"]:
+                    time.sleep(fault["delay"])
+                extra = {}
+                if fault["retry_after"] is not None:
+                    extra["Retry-After"] = str(fault["retry_after"])
+                kind = "rate_limit" if fault["status"] == 429 else "api_error"
+                raise StripeError(
+                    "Injected failure.", status=fault["status"], type=kind, headers=extra
+                )
+            params = decode_form(query if method in ("GET", "DELETE") else body)
+            idempotency_key = lower.get("idempotency-key") if method == "POST" else None
+            if idempotency_key:
+                replay = self._replay(api_key, idempotency_key, method, path, body)
+                if replay is not None:
+                    return replay
+            handler, match = self._route(method, path)
+            request = Request(method, path, params, match, api_key, idempotency_key, self)
+            result = handler(request)
+            for expand_path in params.get("expand", []) or []:
+                result = _expand(self, result, expand_path.split("."))
+            status, out_headers = 200, {}
+        except StripeError as error:
+            status, result, out_headers = error.status, error.body, error.headers
+            idempotency_key = lower.get("idempotency-key") if method == "POST" else None
+        if idempotency_key and status < 500:
+            fingerprint = hashlib.sha256(f"{method} {path} {body}".encode()).hexdigest()
+            with self.store.lock:
+                self.store.idempotency.setdefault(
+                    (api_key, idempotency_key), (fingerprint, status, json.dumps(result).encode())
+                )
+        with self.store.lock:
+            self.store.requests.append({"method": method, "path": path, "status": status})
+        return status, result, out_headers
+
+    def _authenticate(self, authorization: str) -> str:
+        import base64
+
+        key = ""
+        if authorization.lower().startswith("bearer "):
+            key = authorization[7:].strip()
+        elif authorization.lower().startswith("basic "):
+            decoded = base64.b64decode(authorization[6:]).decode(errors="replace")
+            key = decoded.partition(":")[0]
+        if not key:
+            raise StripeError(
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+                status=401,
+            )
+        if not key.startswith(ACCEPTED_KEY_PREFIXES):
+            raise StripeError(
+                f"Invalid API Key provided: {key[:8]}{'*' * 12}{key[-4:]}", status=401
+            )
+        return key
+
+    def _replay(
+        self, api_key: str, key: str, method: str, path: str, body: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        fingerprint = hashlib.sha256(f"{method} {path} {body}".encode()).hexdigest()
+        with self.store.lock:
+            stored = self.store.idempotency.get((api_key, key))
+        if stored is None:
+            return None
+        if stored[0] != fingerprint:
+            raise StripeError(
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key}' if you meant to "
+                "execute a different request.",
+                type="idempotency_error",
+            )
+        return stored[1], json.loads(stored[2]), {"Idempotent-Replayed": "true"}
+
+    def _route(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        path_known = False
+        for route_method, pattern, handler in ROUTES:
+            found = pattern.match(path)
+            if found:
+                path_known = True
+                if route_method == method:
+                    return handler, found.groupdict()
+        if path_known:
+            raise StripeError(f"Unrecognized request URL ({method}: {path}).", status=405)
+        raise StripeError(
+            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+            "or we can help at https://support.stripe.com/.",
+            status=404,
+        )

@@ -1,0 +1,46 @@
+"""Helpers shared by resource handlers."""
+
+from typing import Any
+
+from ..store import StripeError
+
+
+def metadata_update(current: dict[str, str], given: Any) -> dict[str, str]:
+    """Stripe's metadata rules: merge keys; an empty string value deletes that key;
+    an empty string for the whole field clears it."""
+    if given in ("", None):
+        return {} if given == "" else current
+    if not isinstance(given, dict):
+        raise StripeError("Invalid metadata: must be a hash", param="metadata")
+    merged = dict(current)
+    for key, value in given.items():
+        if len(key) > 40:
+            raise StripeError(
+                "Metadata keys can have up to 40 characters", param=f"metadata[{key}]"
+            )
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)[:500]
+    if len(merged) > 50:
+        raise StripeError("Metadata can have up to 50 keys", param="metadata")
+    return merged
+
+
+def to_int(value: Any, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise StripeError(f"Invalid integer: {value}", param=param) from exc
+
+
+def to_bool(value: Any, param: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise StripeError(f"Invalid boolean: {value}", param=param)
+
+
+def deleted(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"id": obj["id"], "object": obj["object"], "deleted": True}

@@ -1,0 +1,91 @@
+"""Customers: create, retrieve, update, list, delete; `expand[]=sources`."""
+
+from typing import Any
+
+from ..app import Request, list_page, route
+from ..store import StripeError, shape
+from .common import deleted, metadata_update
+
+UPDATABLE = ("email", "name", "description", "phone", "preferred_locales", "address")
+
+
+def _sources(server: Any, customer: dict[str, Any]) -> dict[str, Any]:
+    url = f"/v1/customers/{customer['id']}/sources"
+    return {"object": "list", "data": [], "has_more": False, "url": url, "total_count": 0}
+
+
+EXPANDERS = {("customer", "sources"): _sources}
+
+
+@route("POST", r"/v1/customers")
+def customer_create(request: Request) -> dict[str, Any]:
+    store, params = request.store, request.params
+    customer = shape("customer")
+    customer.update(
+        id=store.new_id("cus"),
+        created=store.now(),
+        discount=None,
+        email=params.get("email"),
+        name=params.get("name"),
+        description=params.get("description"),
+        phone=params.get("phone"),
+        metadata=metadata_update({}, params.get("metadata", {})),
+        invoice_prefix=store.new_id("x")[2:10].upper(),
+        currency=None,
+        test_clock=params.get("test_clock"),
+        decline_payments=False,
+    )
+    customer.pop("decline_payments")
+    if isinstance(params.get("address"), dict):
+        customer["address"].update(params["address"])
+    store.put("customer", customer)
+    store.emit("customer.created", customer)
+    return customer
+
+
+@route("GET", r"/v1/customers/(?P<id>cus_[^/]+)")
+def customer_retrieve(request: Request) -> dict[str, Any]:
+    customer = request.store.find(request.match["id"])
+    if customer is None or customer.get("object") != "customer":
+        raise StripeError(
+            f"No such customer: '{request.match['id']}'",
+            status=404,
+            code="resource_missing",
+            param="id",
+        )
+    return customer
+
+
+@route("POST", r"/v1/customers/(?P<id>cus_[^/]+)")
+def customer_update(request: Request) -> dict[str, Any]:
+    customer = customer_retrieve(request)
+    params = request.params
+    previous: dict[str, Any] = {}
+    with request.store.lock:
+        for field in UPDATABLE:
+            if field in params and params[field] != customer.get(field):
+                previous[field] = customer.get(field)
+                customer[field] = params[field] or None
+        if "metadata" in params:
+            merged = metadata_update(customer["metadata"], params["metadata"])
+            if merged != customer["metadata"]:
+                previous["metadata"] = customer["metadata"]
+                customer["metadata"] = merged
+    if previous:
+        request.store.emit("customer.updated", customer, previous_attributes=previous)
+    return customer
+
+
+@route("DELETE", r"/v1/customers/(?P<id>cus_[^/]+)")
+def customer_delete(request: Request) -> dict[str, Any]:
+    customer = request.store.delete("customer", request.match["id"])
+    request.store.emit("customer.deleted", customer)
+    return deleted(customer)
+
+
+@route("GET", r"/v1/customers")
+def customer_list(request: Request) -> dict[str, Any]:
+    items = request.store.all("customer")
+    if email := request.params.get("email"):
+        items = [c for c in items if c.get("email") == email]
+    return list_page(request, items, "/v1/customers")
