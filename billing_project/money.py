@@ -56,6 +56,13 @@ def major_to_minor(amount: int | str | Decimal, currency: str) -> int:
     return int(exact)
 
 
+def minor_to_major(amount_minor: int, currency: str) -> Decimal:
+    """Integer minor units as an exact major-unit Decimal (for systems that store dollars)."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise MoneyError(f"minor units must be an integer: {amount_minor!r}")
+    return Decimal(amount_minor).scaleb(-minor_exponent(currency))
+
+
 def format_money(amount_minor: int, currency: str) -> str:
     """For people only (PDF, email, admin, CSV): 123456, "usd" -> "$1,234.56"."""
     exponent = minor_exponent(currency)
