@@ -1,6 +1,22 @@
 from django.contrib import admin
+from djstripe import models as djstripe_models
 
 from .models import Alert, BillingEvent, WorkerHeartbeat
+
+admin.site.site_header = "Billing operations"
+admin.site.site_title = "Billing operations"
+admin.site.index_title = "Billing operations"
+
+# dj-stripe registers an admin page for every Stripe object; several break on the current API
+# shape (its Invoice changelist and search answer 500). Operators see only the webhook records.
+DJSTRIPE_ADMIN_KEPT = {
+    djstripe_models.Event,
+    djstripe_models.WebhookEndpoint,
+    djstripe_models.WebhookEventTrigger,
+}
+for model in list(admin.site._registry):
+    if model._meta.app_label == "djstripe" and model not in DJSTRIPE_ADMIN_KEPT:
+        admin.site.unregister(model)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

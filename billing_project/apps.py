@@ -17,4 +17,4 @@ class CoreConfig(AppConfig):
         if settings.STRIPE_API_BASE:
             stripe.api_base = settings.STRIPE_API_BASE
 
-        from . import schedules  # noqa: F401  (registers the heartbeat schedule)
+        from . import receivers, schedules  # noqa: F401  (connect receivers, declare schedules)

@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.db import connections
 from django.http import JsonResponse
 from django.utils import timezone
@@ -29,8 +29,9 @@ def _database() -> dict:
 
 
 def _storage() -> dict:
-    default_storage.exists(HEALTH_PROBE_KEY)
-    return {"ok": True, "backend": type(default_storage).__name__}
+    storage = storages["default"]
+    storage.exists(HEALTH_PROBE_KEY)
+    return {"ok": True, "backend": type(storage).__name__}
 
 
 def _queue() -> dict:

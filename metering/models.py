@@ -8,8 +8,8 @@ class BillingAccount(models.Model):
     objects back to it (it comes from the legacy `payment_customer_id`)."""
 
     class BillingOwner(models.TextChoices):
-        LEGACY = "legacy", "Legacy billing service"
-        PARALLEL = "parallel", "Parallel run (legacy bills, Stripe shadows)"
+        LEGACY = "legacy", "Legacy"
+        PARALLEL = "parallel", "Parallel run"
         STRIPE = "stripe", "Stripe"
 
     acct_id = models.PositiveIntegerField(unique=True, verbose_name="legacy account id")
@@ -20,7 +20,14 @@ class BillingAccount(models.Model):
         max_length=255, unique=True, null=True, blank=True, verbose_name="Stripe customer id"
     )
     billing_owner = models.CharField(
-        max_length=16, choices=BillingOwner.choices, default=BillingOwner.LEGACY, db_index=True
+        max_length=16,
+        choices=BillingOwner.choices,
+        default=BillingOwner.LEGACY,
+        db_index=True,
+        help_text=(
+            "Who bills this account: the legacy service; both (parallel run: legacy bills, "
+            "Stripe shadows and is reconciled); or Stripe alone."
+        ),
     )
     cohort = models.ForeignKey(
         "cohorts.Cohort",

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .forms import decode_form
 from .store import Store, StripeError
+from .webhooks import WebhookDispatcher
 
 API_VERSION = "2026-08-26.dahlia"
 ACCEPTED_KEY_PREFIXES = ("sk_test_", "rk_test_")
@@ -48,7 +49,10 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
 def list_page(request: Request, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
     """Stripe list object, newest first, with `limit`, `starting_after`, `ending_before`."""
-    items = sorted(items, key=lambda obj: (obj.get("created", 0), obj["id"]), reverse=True)
+    order = request.store.sequence
+    items = sorted(
+        items, key=lambda obj: (obj.get("created", 0), order.get(obj["id"], 0)), reverse=True
+    )
     try:
         limit = int(request.params.get("limit", 10))
     except ValueError as exc:
@@ -118,6 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         split = urlsplit(self.path)
+        if method == "GET" and split.path.startswith("/hosted/"):
+            status, content_type, page = app.hosted_page(split.path)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         status, payload, headers = app.handle(
             method, split.path, split.query, body, dict(self.headers.items())
         )
@@ -142,7 +154,9 @@ class StripeServer:
         self.host = host
         self.port = port
         self.api_version = API_VERSION
-        self.store = Store()
+        self.finalization_grace_seconds = 3600
+        self.webhooks = WebhookDispatcher(self)
+        self.store = self._new_store()
         self.expanders: dict[tuple[str | None, str], Callable] = dict(resources.EXPANDERS)
         self._faults: list[dict[str, Any]] = []
         self._faults_lock = threading.Lock()
@@ -165,6 +179,7 @@ class StripeServer:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -179,9 +194,17 @@ class StripeServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _new_store(self) -> Store:
+        store = Store()
+        store.api_version = self.api_version
+        store.listeners.append(self.webhooks.on_event)
+        return store
+
     def reset(self) -> None:
-        """Forget every object, event and fault (between tests)."""
-        self.store = Store()
+        """Forget every object, event, delivery and fault (between tests)."""
+        self.webhooks.reset()
+        self.store = self._new_store()
+        self.finalization_grace_seconds = 3600
         with self._faults_lock:
             self._faults.clear()
 
@@ -257,6 +280,28 @@ class StripeServer:
         with self.store.lock:
             self.store.requests.append({"method": method, "path": path, "status": status})
         return status, result, out_headers
+
+    def hosted_page(self, path: str) -> tuple[int, str, bytes]:
+        """Stand-ins for Stripe's hosted invoice page and portal (no API key, like Stripe's)."""
+        from html import escape
+
+        parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[1] == "invoices":
+            invoice = self.store.objects.get("invoice", {}).get(parts[2])
+            if invoice is not None:
+                total = f"{invoice['amount_due'] / 100:,.2f} {invoice['currency'].upper()}"
+                body = (
+                    f"<h1>Invoice {escape(invoice['number'] or invoice['id'])}</h1>"
+                    f"<p>Status: {escape(invoice['status'])}</p><p>Amount due: {total}</p>"
+                )
+                return 200, "text/html; charset=utf-8", f"<html><body>{body}</body></html>".encode()
+        if len(parts) >= 3 and parts[1] == "portal":
+            return (
+                200,
+                "text/html; charset=utf-8",
+                b"<html><body><h1>Billing portal</h1></body></html>",
+            )
+        return 404, "text/html; charset=utf-8", b"<html><body>Not found</body></html>"
 
     def _authenticate(self, authorization: str) -> str:
         import base64

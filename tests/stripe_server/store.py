@@ -56,6 +56,9 @@ class Store:
         self.account_id = account_id
         self.clock_offset = 0
         self.requests: list[dict[str, Any]] = []
+        self.sequence: dict[str, int] = {}
+        self.listeners: list[Any] = []
+        self.api_version: str | None = None
 
     def now(self) -> int:
         return int(time.time()) + self.clock_offset
@@ -67,6 +70,7 @@ class Store:
     def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             self.objects.setdefault(kind, {})[obj["id"]] = obj
+            self.sequence.setdefault(obj["id"], len(self.sequence))
         return obj
 
     def get(self, kind: str, object_id: str, *, label: str | None = None) -> dict[str, Any]:
@@ -107,7 +111,7 @@ class Store:
             id=self.new_id("evt"),
             created=self.now(),
             type=event_type,
-            api_version=api_version,
+            api_version=api_version or self.api_version,
             livemode=False,
             pending_webhooks=0,
             request={"id": self.new_id("req"), "idempotency_key": None},
@@ -118,4 +122,7 @@ class Store:
         with self.lock:
             self.events.append(event)
             self.objects.setdefault("event", {})[event["id"]] = event
+            self.sequence[event["id"]] = len(self.sequence)
+        for listener in self.listeners:
+            listener(event)
         return event

@@ -2,6 +2,23 @@
 
 from typing import Any
 
-from . import account, customers, events, webhook_endpoints  # noqa: F401
+from . import (  # noqa: F401
+    account,
+    catalog,
+    customers,
+    events,
+    invoiceitems,
+    invoices,
+    meters,
+    portal,
+    subscriptions,
+    test_clocks,
+    webhook_endpoints,
+)
 
-EXPANDERS: dict[tuple[str | None, str], Any] = {**customers.EXPANDERS}
+EXPANDERS: dict[tuple[str | None, str], Any] = {
+    **customers.EXPANDERS,
+    **invoices.EXPANDERS,
+    **catalog.EXPANDERS,
+    **meters.EXPANDERS,
+}

@@ -17,6 +17,14 @@ def _sources(server: Any, customer: dict[str, Any]) -> dict[str, Any]:
 EXPANDERS = {("customer", "sources"): _sources}
 
 
+def _invoice_settings(customer: dict[str, Any], params: dict[str, Any]) -> None:
+    settings = params.get("invoice_settings")
+    if isinstance(settings, dict) and "default_payment_method" in settings:
+        customer["invoice_settings"]["default_payment_method"] = (
+            settings["default_payment_method"] or None
+        )
+
+
 @route("POST", r"/v1/customers")
 def customer_create(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
@@ -38,6 +46,9 @@ def customer_create(request: Request) -> dict[str, Any]:
     customer.pop("decline_payments")
     if isinstance(params.get("address"), dict):
         customer["address"].update(params["address"])
+    if customer["test_clock"]:
+        store.get("test_helpers.test_clock", customer["test_clock"], label="test clock")
+    _invoice_settings(customer, params)
     store.put("customer", customer)
     store.emit("customer.created", customer)
     return customer
@@ -66,6 +77,9 @@ def customer_update(request: Request) -> dict[str, Any]:
             if field in params and params[field] != customer.get(field):
                 previous[field] = customer.get(field)
                 customer[field] = params[field] or None
+        if "invoice_settings" in params:
+            previous["invoice_settings"] = dict(customer["invoice_settings"])
+            _invoice_settings(customer, params)
         if "metadata" in params:
             merged = metadata_update(customer["metadata"], params["metadata"])
             if merged != customer["metadata"]:

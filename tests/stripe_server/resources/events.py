@@ -7,6 +7,28 @@ from ..app import Request, list_page, route
 from ..store import StripeError
 from .common import to_bool, to_int
 
+CHECKS = {
+    "gte": lambda created, bound: created >= bound,
+    "gt": lambda created, bound: created > bound,
+    "lte": lambda created, bound: created <= bound,
+    "lt": lambda created, bound: created < bound,
+}
+
+
+def created_filter(items: list[dict[str, Any]], created: Any) -> list[dict[str, Any]]:
+    """Stripe's `created` list filter: an exact timestamp or `created[gte|gt|lte|lt]`."""
+    if created is None:
+        return items
+    if isinstance(created, dict):
+        for op, value in created.items():
+            if op not in CHECKS:
+                raise StripeError(f"Invalid created filter: {op}", param=f"created[{op}]")
+            bound = to_int(value, f"created[{op}]")
+            items = [item for item in items if CHECKS[op](item["created"], bound)]
+        return items
+    value = to_int(created, "created")
+    return [item for item in items if item["created"] == value]
+
 
 @route("GET", r"/v1/events/(?P<id>evt_[^/]+)")
 def event_retrieve(request: Request) -> dict[str, Any]:
@@ -25,22 +47,7 @@ def event_list(request: Request) -> dict[str, Any]:
             items = [e for e in items if e["type"] == event_type]
     if types := params.get("types"):
         items = [e for e in items if e["type"] in types]
-    created = params.get("created")
-    if isinstance(created, dict):
-        bounds = {op: to_int(value, f"created[{op}]") for op, value in created.items()}
-        checks = {
-            "gte": lambda c, v: c >= v,
-            "gt": lambda c, v: c > v,
-            "lte": lambda c, v: c <= v,
-            "lt": lambda c, v: c < v,
-        }
-        for op, value in bounds.items():
-            if op not in checks:
-                raise StripeError(f"Invalid created filter: {op}", param="created")
-            items = [e for e in items if checks[op](e["created"], value)]
-    elif created is not None:
-        value = to_int(created, "created")
-        items = [e for e in items if e["created"] == value]
+    items = created_filter(items, params.get("created"))
     if "delivery_success" in params:
         wanted = to_bool(params["delivery_success"], "delivery_success")
         items = [e for e in items if (e["pending_webhooks"] == 0) == wanted]

@@ -1,0 +1,430 @@
+"""Subscriptions and subscription items: create (anchor, proration_behavior), update (items,
+pause_collection, cancel_at_period_end, metadata), cancel, list."""
+
+import copy
+from typing import Any
+
+from ..app import Request, list_page, route
+from ..clocks import customer_time
+from ..cycles import item_line
+from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate
+from ..periods import add_interval
+from ..store import Store, StripeError, shape
+from .common import metadata_update, to_bool, to_int
+
+PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
+PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
+
+
+def _price(store: Store, price_id: Any, param: str) -> dict[str, Any]:
+    if not isinstance(price_id, str) or not price_id:
+        raise StripeError(f"Missing required param: {param}.", param=param)
+    price = store.objects.get("price", {}).get(price_id)
+    if price is None:
+        raise StripeError(f"No such price: '{price_id}'", param=param, code="resource_missing")
+    if price.get("type") != "recurring":
+        raise StripeError(
+            f"The price specified is set to `type=one_time` but this field only accepts prices "
+            f"with `type=recurring`: {price_id}",
+            param=param,
+        )
+    return price
+
+
+def _item(
+    store: Store, subscription_id: str, spec: dict[str, Any], index: int, period: tuple[int, int]
+) -> dict[str, Any]:
+    price = _price(store, spec.get("price"), f"items[{index}][price]")
+    metered = (price.get("recurring") or {}).get("usage_type") == "metered"
+    if metered and "quantity" in spec:
+        raise StripeError(
+            "Quantity should not be specified where usage_type is `metered`. Remove quantity "
+            f"from `items[{index}]`.",
+            param=f"items[{index}][quantity]",
+        )
+    item = shape("subscription_item")
+    visible_price = {key: value for key, value in price.items() if key != "tiers"}
+    item.update(
+        id=store.new_id("si"),
+        created=period[0],
+        price=copy.deepcopy(visible_price),
+        quantity=None if metered else to_int(spec.get("quantity", 1), f"items[{index}][quantity]"),
+        subscription=subscription_id,
+        metadata=metadata_update({}, spec.get("metadata", {})),
+        current_period_start=period[0],
+        current_period_end=period[1],
+        billing_thresholds=None,
+        discounts=[],
+        tax_rates=[],
+    )
+    item.pop("plan", None)
+    return item
+
+
+def _interval(price: dict[str, Any]) -> tuple[str, int]:
+    recurring = price.get("recurring") or {}
+    return recurring.get("interval", "month"), recurring.get("interval_count", 1)
+
+
+@route("POST", r"/v1/subscriptions")
+def subscription_create(request: Request) -> dict[str, Any]:
+    store, params = request.store, request.params
+    customer_id = params.get("customer")
+    if not customer_id:
+        raise StripeError("Missing required param: customer.", param="customer")
+    customer = store.objects.get("customer", {}).get(customer_id)
+    if customer is None:
+        raise StripeError(
+            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
+        )
+    specs = params.get("items")
+    if not specs or not isinstance(specs, list):
+        raise StripeError("Missing required param: items.", param="items")
+    proration = params.get("proration_behavior", "create_prorations")
+    if proration not in PRORATION_BEHAVIORS:
+        raise StripeError(f"Invalid proration_behavior: {proration}", param="proration_behavior")
+    collection = params.get("collection_method", "charge_automatically")
+    if collection not in ("charge_automatically", "send_invoice"):
+        raise StripeError(f"Invalid collection_method: {collection}", param="collection_method")
+    days_until_due = params.get("days_until_due")
+    if collection == "send_invoice" and days_until_due is None:
+        raise StripeError(
+            "Missing required param: days_until_due (required with send_invoice).",
+            param="days_until_due",
+        )
+    now = customer_time(store, customer_id)
+    first_price = _price(store, specs[0].get("price"), "items[0][price]")
+    interval, count = _interval(first_price)
+    anchor = (
+        to_int(params["billing_cycle_anchor"], "billing_cycle_anchor")
+        if "billing_cycle_anchor" in params
+        else now
+    )
+    if anchor < now:
+        raise StripeError(
+            "billing_cycle_anchor cannot be in the past.", param="billing_cycle_anchor"
+        )
+    if anchor > add_interval(now, anchor=now, interval=interval, count=count):
+        raise StripeError(
+            "billing_cycle_anchor cannot be later than next natural billing date for plan.",
+            param="billing_cycle_anchor",
+        )
+    period = (
+        (now, anchor)
+        if anchor > now
+        else (now, add_interval(now, anchor=now, interval=interval, count=count))
+    )
+    subscription = shape("subscription")
+    subscription_id = store.new_id("sub")
+    items = [_item(store, subscription_id, spec, index, period) for index, spec in enumerate(specs)]
+    currencies = {item["price"]["currency"] for item in items}
+    if len(currencies) > 1:
+        raise StripeError(
+            "All prices on a subscription must have the same currency.", param="items"
+        )
+    subscription.update(
+        id=subscription_id,
+        billing_cycle_anchor=anchor,
+        billing_cycle_anchor_config=None,
+        cancel_at=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        cancellation_details={"comment": None, "feedback": None, "reason": None},
+        collection_method=collection,
+        created=now,
+        currency=currencies.pop(),
+        customer=customer_id,
+        days_until_due=to_int(days_until_due, "days_until_due")
+        if days_until_due is not None
+        else None,
+        default_payment_method=params.get("default_payment_method"),
+        description=params.get("description"),
+        discounts=[],
+        ended_at=None,
+        latest_invoice=None,
+        metadata=metadata_update({}, params.get("metadata", {})),
+        next_pending_invoice_item_invoice=None,
+        pause_collection=None,
+        pending_invoice_item_interval=None,
+        pending_setup_intent=None,
+        pending_update=None,
+        schedule=None,
+        start_date=now,
+        status="active",
+        test_clock=customer.get("test_clock"),
+        transfer_data=None,
+        trial_end=None,
+        trial_start=None,
+        billing_thresholds=None,
+        billing_schedules=[],
+        items={
+            "object": "list",
+            "data": items,
+            "has_more": False,
+            "total_count": len(items),
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+    )
+    store.put("subscription", subscription)
+    store.emit("customer.subscription.created", subscription)
+    _first_invoice(request, subscription, customer, proration, anchor > now)
+    return subscription
+
+
+def _first_invoice(
+    request: Request,
+    subscription: dict[str, Any],
+    customer: dict[str, Any],
+    proration: str,
+    anchored: bool,
+) -> None:
+    """The `subscription_create` invoice: licensed items for the first (maybe partial) period."""
+    store = request.store
+    items = subscription["items"]["data"]
+    period = (items[0]["current_period_start"], items[0]["current_period_end"])
+    invoice = invoice_new(
+        store,
+        customer=customer,
+        billing_reason="subscription_create",
+        collection_method=subscription["collection_method"],
+        days_until_due=subscription.get("days_until_due"),
+        subscription=subscription,
+        period=(period[0], period[0]),
+        currency=subscription["currency"],
+    )
+    interval, count = _interval(items[0]["price"])
+    whole = period[1] - add_interval(
+        period[1],
+        anchor=subscription["billing_cycle_anchor"],
+        interval=interval,
+        count=count,
+        steps=-1,
+    )
+    for item in items:
+        if (item["price"].get("recurring") or {}).get("usage_type") == "metered":
+            continue
+        if anchored and proration == "none":
+            fraction = (0, whole)
+        elif anchored:
+            fraction = (period[1] - period[0], whole)
+        else:
+            fraction = None
+        invoice["lines"]["data"].append(
+            item_line(
+                store,
+                invoice=invoice,
+                subscription=subscription,
+                item=item,
+                period=period,
+                quantity=item.get("quantity") or 1,
+                proration_fraction=fraction,
+            )
+        )
+    invoice_recalculate(invoice)
+    store.put("invoice", invoice)
+    with store.lock:
+        subscription["latest_invoice"] = invoice["id"]
+    store.emit("invoice.created", invoice)
+    invoice_finalize(store, request.server, invoice)
+
+
+def _get(request: Request) -> dict[str, Any]:
+    return request.store.get("subscription", request.match["id"])
+
+
+@route("GET", r"/v1/subscriptions/(?P<id>sub_[^/]+)")
+def subscription_retrieve(request: Request) -> dict[str, Any]:
+    return _get(request)
+
+
+@route("POST", r"/v1/subscriptions/(?P<id>sub_[^/]+)")
+def subscription_update(request: Request) -> dict[str, Any]:
+    store, params = request.store, request.params
+    subscription = _get(request)
+    if subscription["status"] == "canceled":
+        raise StripeError(
+            "A canceled subscription can only update its cancellation_details and metadata.",
+        )
+    previous: dict[str, Any] = {}
+    with store.lock:
+        if "metadata" in params:
+            previous["metadata"] = dict(subscription["metadata"])
+            subscription["metadata"] = metadata_update(subscription["metadata"], params["metadata"])
+        if "pause_collection" in params:
+            previous["pause_collection"] = subscription["pause_collection"]
+            pause = params["pause_collection"]
+            if pause == "":
+                subscription["pause_collection"] = None
+            else:
+                if not isinstance(pause, dict) or pause.get("behavior") not in PAUSE_BEHAVIORS:
+                    raise StripeError(
+                        "Invalid pause_collection[behavior]: must be one of keep_as_draft, "
+                        "mark_uncollectible, or void",
+                        param="pause_collection[behavior]",
+                    )
+                resumes = pause.get("resumes_at")
+                subscription["pause_collection"] = {
+                    "behavior": pause["behavior"],
+                    "resumes_at": to_int(resumes, "pause_collection[resumes_at]")
+                    if resumes
+                    else None,
+                }
+        if "cancel_at_period_end" in params:
+            previous["cancel_at_period_end"] = subscription["cancel_at_period_end"]
+            subscription["cancel_at_period_end"] = to_bool(
+                params["cancel_at_period_end"], "cancel_at_period_end"
+            )
+        if "cancel_at" in params:
+            previous["cancel_at"] = subscription["cancel_at"]
+            subscription["cancel_at"] = (
+                to_int(params["cancel_at"], "cancel_at") if params["cancel_at"] != "" else None
+            )
+        for field in ("description", "default_payment_method"):
+            if field in params:
+                previous[field] = subscription.get(field)
+                subscription[field] = params[field] or None
+        if "days_until_due" in params:
+            previous["days_until_due"] = subscription["days_until_due"]
+            subscription["days_until_due"] = to_int(params["days_until_due"], "days_until_due")
+        if "collection_method" in params:
+            previous["collection_method"] = subscription["collection_method"]
+            subscription["collection_method"] = params["collection_method"]
+        if "items" in params:
+            previous["items"] = copy.deepcopy(subscription["items"])
+            _update_items(store, subscription, params["items"])
+    event_type = "customer.subscription.updated"
+    store.emit(event_type, subscription, previous_attributes=previous)
+    if "pause_collection" in params:
+        store.emit(
+            "customer.subscription.paused"
+            if subscription["pause_collection"]
+            else "customer.subscription.resumed",
+            subscription,
+        )
+    return subscription
+
+
+def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> None:
+    if not isinstance(specs, list):
+        raise StripeError("Invalid array", param="items")
+    current = subscription["items"]["data"]
+    period = (
+        (current[0]["current_period_start"], current[0]["current_period_end"])
+        if current
+        else (
+            customer_time(store, subscription["customer"]),
+            customer_time(store, subscription["customer"]),
+        )
+    )
+    by_id = {item["id"]: item for item in current}
+    for index, spec in enumerate(specs):
+        if spec.get("id"):
+            item = by_id.get(spec["id"])
+            if item is None:
+                raise StripeError(
+                    f"No such subscription item: '{spec['id']}'", param=f"items[{index}][id]"
+                )
+            if spec.get("deleted") == "true":
+                current.remove(item)
+                continue
+            if "quantity" in spec:
+                item["quantity"] = to_int(spec["quantity"], f"items[{index}][quantity]")
+            if "metadata" in spec:
+                item["metadata"] = metadata_update(item["metadata"], spec["metadata"])
+            if "price" in spec:
+                price = _price(store, spec["price"], f"items[{index}][price]")
+                item["price"] = {k: v for k, v in price.items() if k != "tiers"}
+        else:
+            current.append(_item(store, subscription["id"], spec, index, period))
+    subscription["items"]["total_count"] = len(current)
+
+
+@route("DELETE", r"/v1/subscriptions/(?P<id>sub_[^/]+)")
+def subscription_cancel(request: Request) -> dict[str, Any]:
+    from ..cycles import metered_quantity, subscription_end
+
+    store, params = request.store, request.params
+    subscription = _get(request)
+    if subscription["status"] == "canceled":
+        raise StripeError(
+            f"No such subscription: '{subscription['id']}'",  # Stripe's answer for a canceled one
+            status=404,
+            code="resource_missing",
+        )
+    now = customer_time(store, subscription["customer"])
+    if to_bool(params.get("invoice_now", "false"), "invoice_now"):
+        customer = store.get("customer", subscription["customer"])
+        invoice = invoice_new(
+            store,
+            customer=customer,
+            billing_reason="subscription_cycle",
+            collection_method=subscription["collection_method"],
+            days_until_due=subscription.get("days_until_due"),
+            subscription=subscription,
+            currency=subscription["currency"],
+        )
+        for item in subscription["items"]["data"]:
+            if (item["price"].get("recurring") or {}).get("usage_type") != "metered":
+                continue
+            period = (item["current_period_start"], now)
+            quantity = metered_quantity(
+                store,
+                customer_id=customer["id"],
+                price=item["price"],
+                period=period,
+                received_before=now,
+            )
+            invoice["lines"]["data"].append(
+                item_line(
+                    store,
+                    invoice=invoice,
+                    subscription=subscription,
+                    item=item,
+                    period=period,
+                    quantity=quantity,
+                )
+            )
+        invoice_recalculate(invoice)
+        store.put("invoice", invoice)
+        store.emit("invoice.created", invoice)
+        invoice_finalize(store, request.server, invoice)
+    if "cancellation_details" in params and isinstance(params["cancellation_details"], dict):
+        subscription["cancellation_details"].update(params["cancellation_details"])
+    subscription_end(store, subscription, now)
+    return subscription
+
+
+@route("GET", r"/v1/subscriptions")
+def subscription_list(request: Request) -> dict[str, Any]:
+    params = request.params
+    items = request.store.all("subscription")
+    status = params.get("status", "active")
+    if status != "all":
+        items = [s for s in items if s["status"] == status]
+    if customer := params.get("customer"):
+        items = [s for s in items if s["customer"] == customer]
+    if price := params.get("price"):
+        items = [s for s in items if any(i["price"]["id"] == price for i in s["items"]["data"])]
+    if clock := params.get("test_clock"):
+        items = [s for s in items if s.get("test_clock") == clock]
+    return list_page(request, items, "/v1/subscriptions")
+
+
+@route("GET", r"/v1/subscription_items")
+def subscription_item_list(request: Request) -> dict[str, Any]:
+    subscription_id = request.params.get("subscription")
+    if not subscription_id:
+        raise StripeError("Missing required param: subscription.", param="subscription")
+    subscription = request.store.get("subscription", subscription_id)
+    return list_page(request, list(subscription["items"]["data"]), "/v1/subscription_items")
+
+
+@route("GET", r"/v1/subscription_items/(?P<id>si_[^/]+)")
+def subscription_item_retrieve(request: Request) -> dict[str, Any]:
+    for subscription in request.store.all("subscription"):
+        for item in subscription["items"]["data"]:
+            if item["id"] == request.match["id"]:
+                return item
+    raise StripeError(
+        f"No such subscription item: '{request.match['id']}'", status=404, code="resource_missing"
+    )
