@@ -158,13 +158,15 @@ if R2_INVOICE_BUCKET:
             "access_key": env.str("R2_ACCESS_KEY_ID"),
             "secret_key": env.str("R2_SECRET_ACCESS_KEY"),
             "region_name": "auto",
-            "signature_version": "s3v4",
-            "addressing_style": "path",
             "default_acl": None,
             "querystring_auth": True,
             "querystring_expire": R2_PRESIGNED_URL_SECONDS,
             "file_overwrite": False,
+            # With a client_config, django-storages ignores its own signature_version and
+            # addressing_style options: they belong inside the boto Config.
             "client_config": BotoConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 retries={"max_attempts": 5, "mode": "standard"},
