@@ -83,15 +83,17 @@ def _expand(server: "StripeServer", obj: Any, path: list[str]) -> Any:
     if head == "data" and obj.get("object") == "list":
         obj["data"] = [_expand(server, item, rest) for item in obj["data"]]
         return obj
+    expander = server.expanders.get((obj.get("object"), head))
     if head not in obj:
-        return obj
+        if expander is None:
+            return obj
+        obj[head] = None
     value = obj[head]
     if isinstance(value, str):
-        expander = server.expanders.get((obj.get("object"), head))
         found = expander(server, obj) if expander else server.store.find(value)
         value = json.loads(json.dumps(found)) if found is not None else value
-    elif value is None and (obj.get("object"), head) in server.expanders:
-        value = server.expanders[(obj.get("object"), head)](server, obj)
+    elif value is None and expander is not None:
+        value = expander(server, obj)
     elif isinstance(value, list):
         value = [
             json.loads(json.dumps(server.store.find(v) or v)) if isinstance(v, str) else v
@@ -265,6 +267,9 @@ class StripeServer:
             handler, match = self._route(method, path)
             request = Request(method, path, params, match, api_key, idempotency_key, self)
             result = handler(request)
+            if params.get("expand"):
+                # Expansion rewrites the answer; never the stored objects it came from.
+                result = json.loads(json.dumps(result))
             for expand_path in params.get("expand", []) or []:
                 result = _expand(self, result, expand_path.split("."))
             status, out_headers = 200, {}

@@ -50,13 +50,17 @@ def metered_quantity(
     meter_id = (price.get("recurring") or {}).get("meter")
     if not meter_id:
         return 0
-    return usage_total(
-        store,
-        customer_id=customer_id,
-        meter_id=meter_id,
-        start=period[0],
-        end=period[1],
-        received_before=received_before,
+    # Stripe bills negative period usage as zero.
+    return max(
+        0,
+        usage_total(
+            store,
+            customer_id=customer_id,
+            meter_id=meter_id,
+            start=period[0],
+            end=period[1],
+            received_before=received_before,
+        ),
     )
 
 

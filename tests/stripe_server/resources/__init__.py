@@ -5,6 +5,7 @@ from typing import Any
 from . import (  # noqa: F401
     account,
     catalog,
+    clock_helpers,
     customers,
     events,
     invoiceitems,
@@ -12,7 +13,6 @@ from . import (  # noqa: F401
     meters,
     portal,
     subscriptions,
-    test_clocks,
     webhook_endpoints,
 )
 

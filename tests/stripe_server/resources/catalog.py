@@ -131,7 +131,7 @@ def _decimal(value: Any, param: str) -> Decimal:
         raise StripeError(f"Invalid decimal: {value}", param=param) from exc
     if not number.is_finite() or number < 0:
         raise StripeError(f"Invalid decimal: {value}", param=param)
-    if number.as_tuple().exponent < -12:  # type: ignore[operator]
+    if number.normalize().as_tuple().exponent < -12:  # type: ignore[operator]
         raise StripeError(f"Invalid {param}: must have at most 12 decimal places", param=param)
     return number
 
