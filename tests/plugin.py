@@ -17,7 +17,10 @@ def _free_port() -> int:
 
 
 def _port(name: str) -> int:
-    if not os.environ.get(name):
+    # Under pytest-xdist each worker process runs its own servers (and its own test
+    # databases, which pytest-django suffixes): ports inherited from the controller are not
+    # reused.
+    if os.environ.get("PYTEST_XDIST_WORKER") or not os.environ.get(name):
         os.environ[name] = str(_free_port())
     return int(os.environ[name])
 

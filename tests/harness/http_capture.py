@@ -11,6 +11,7 @@ class CaptureServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.status = 200
+        self.script: list[int] = []  # statuses answered first, one per request, then `status`
         self._lock = threading.Lock()
         capture = self
 
@@ -24,7 +25,7 @@ class CaptureServer:
                     capture.requests.append(
                         {"path": self.path, "headers": dict(self.headers), "body": body}
                     )
-                    status = capture.status
+                    status = capture.script.pop(0) if capture.script else capture.status
                 answer = b"ok" if status < 300 else b"invalid_payload"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
