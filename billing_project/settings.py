@@ -207,6 +207,18 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
 
+# Invoice emails: Mailgun stored template per collection method (pay by link vs. charged).
+BILLING_EMAIL_TEMPLATES = {
+    "send_invoice": env.str("BILLING_TEMPLATE_SEND_INVOICE", default="invoice_new"),
+    "charge_automatically": env.str(
+        "BILLING_TEMPLATE_CHARGE_AUTOMATICALLY", default="invoice_notify"
+    ),
+}
+# A delivery step that fails for a passing reason is retried by the sweeper after these waits;
+# after the last attempt the delivery is marked failed and billing is alerted.
+BILLING_DELIVERY_MAX_ATTEMPTS = env.int("BILLING_DELIVERY_MAX_ATTEMPTS", default=6)
+BILLING_DELIVERY_BACKOFF_SECONDS = [60, 300, 900, 3600, 3600 * 4]
+
 # --- Stripe (dj-stripe) ------------------------------------------------------------------------
 STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_LocalDevelopment0000000000000000")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))

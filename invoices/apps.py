@@ -6,3 +6,6 @@ class InvoicesConfig(AppConfig):
 
     name = "invoices"
     verbose_name = "Invoice delivery"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the dj-stripe webhook receivers)

@@ -128,6 +128,7 @@ def subscription_cycle(
         currency=subscription.get("currency") or "usd",
     )
     invoice["created"] = at
+    previous_latest = subscription.get("latest_invoice")
     for item in items:
         if _is_metered(item["price"]):
             quantity = metered_quantity(
@@ -165,7 +166,7 @@ def subscription_cycle(
     with store.lock:
         subscription["latest_invoice"] = invoice["id"]
     store.emit("invoice.created", invoice)
-    previous = {"items": {"data": [dict(i) for i in items]}, "latest_invoice": None}
+    previous = {"items": {"data": [dict(i) for i in items]}, "latest_invoice": previous_latest}
     if ending:
         subscription_end(store, subscription, at)
     else:
@@ -183,6 +184,14 @@ def subscription_end(store: Store, subscription: dict[str, Any], at: int) -> Non
             status="canceled", ended_at=at, canceled_at=subscription.get("canceled_at") or at
         )
     store.emit("customer.subscription.deleted", subscription)
+
+
+def subscription_resume_collection(store: Store, subscription: dict[str, Any]) -> None:
+    """`pause_collection.resumes_at` has passed: collection resumes (an update, not a resume)."""
+    with store.lock:
+        previous = {"pause_collection": subscription["pause_collection"]}
+        subscription["pause_collection"] = None
+    store.emit("customer.subscription.updated", subscription, previous_attributes=previous)
 
 
 def draft_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> None:
@@ -258,6 +267,9 @@ def _next_due(store: Store, clock_id: str, target: int) -> tuple[int, str, dict[
             if subscription["items"]["data"]
             else None
         )
+        resumes_at = (subscription.get("pause_collection") or {}).get("resumes_at")
+        if resumes_at is not None and resumes_at <= target:
+            candidates.append((resumes_at, "resume", subscription))
         cancel_at = subscription.get("cancel_at")
         if cancel_at is not None and cancel_at <= target and (end is None or cancel_at < end):
             candidates.append((cancel_at, "cancel", subscription))
@@ -265,7 +277,7 @@ def _next_due(store: Store, clock_id: str, target: int) -> tuple[int, str, dict[
             candidates.append((end, "cycle", subscription))
     if not candidates:
         return None
-    order = {"finalize": 0, "cancel": 1, "cycle": 2}
+    order = {"finalize": 0, "resume": 1, "cancel": 2, "cycle": 3}
     return min(candidates, key=lambda c: (c[0], order[c[1]], c[2]["id"]))
 
 
@@ -280,6 +292,8 @@ def clock_advance(store: Store, server: Any, clock: dict[str, Any], target: int)
             clock["frozen_time"] = max(clock["frozen_time"], at)
         if kind == "finalize":
             draft_finalize(store, server, obj)
+        elif kind == "resume":
+            subscription_resume_collection(store, obj)
         elif kind == "cancel":
             subscription_end(store, obj, at)
         else:

@@ -49,6 +49,7 @@ def line_for_subscription_item(
         metadata=dict(item.get("metadata") or {}),
         period={"start": period[0], "end": period[1]},
         quantity=quantity,
+        quantity_decimal=str(quantity),
         subscription=subscription["id"],
         parent={
             "type": "subscription_item_details",
@@ -84,6 +85,7 @@ def line_for_invoice_item(invoice: dict[str, Any], item: dict[str, Any]) -> dict
         metadata=dict(item.get("metadata") or {}),
         period=dict(item["period"]),
         quantity=item.get("quantity", 1),
+        quantity_decimal=str(item.get("quantity", 1)),
         subscription=None,
         parent={
             "type": "invoice_item_details",
@@ -214,11 +216,27 @@ def invoice_recalculate(invoice: dict[str, Any]) -> None:
     )
 
 
+def _subscription_of(obj: dict[str, Any]) -> str | None:
+    return ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+
+
 def attach_pending_items(store: Store, invoice: dict[str, Any]) -> list[dict[str, Any]]:
-    """Pull the customer's pending invoice items into this draft (as Stripe does at a cycle)."""
+    """Pull the customer's pending invoice items into this draft (as Stripe does at a cycle).
+
+    Items in another currency stay pending, and so do items created for a subscription
+    (`subscription=`) when this is another subscription's invoice: Stripe says scheduled
+    invoices for other subscriptions ignore them."""
     attached = []
+    invoice_subscription = _subscription_of(invoice)
     for item in sorted(store.all("invoiceitem"), key=lambda i: (i["date"], i["id"])):
-        if item["customer"] == invoice["customer"] and item["invoice"] is None:
+        item_subscription = _subscription_of(item)
+        if item_subscription and invoice_subscription and item_subscription != invoice_subscription:
+            continue
+        if (
+            item["customer"] == invoice["customer"]
+            and item["invoice"] is None
+            and item["currency"] == invoice["currency"]
+        ):
             item["invoice"] = invoice["id"]
             invoice["lines"]["data"].append(line_for_invoice_item(invoice, item))
             attached.append(item)
@@ -302,24 +320,60 @@ def _mark_paid(store: Store, invoice: dict[str, Any], now: int, payment_method: 
             store.put("invoice_payment", payment)
     store.emit("invoice.paid", invoice)
     store.emit("invoice.payment_succeeded", invoice)
+    subscription_id = _subscription_of(invoice)
+    subscription = (
+        store.objects.get("subscription", {}).get(subscription_id) if subscription_id else None
+    )
+    if (
+        subscription is not None
+        and subscription["status"] == "incomplete"
+        and invoice["billing_reason"] == "subscription_create"
+    ):
+        # Paying the first invoice activates an incomplete subscription.
+        with store.lock:
+            subscription["status"] = "active"
+        store.emit(
+            "customer.subscription.updated",
+            subscription,
+            previous_attributes={"status": "incomplete"},
+        )
+
+
+def payment_method(store: Store, invoice: dict[str, Any]) -> str:
+    """The method Stripe charges: the invoice's, else its subscription's, else the customer's
+    invoice default (the test card `pm_card_visa` when none is set)."""
+    subscription_id = _subscription_of(invoice)
+    subscription = (
+        store.objects.get("subscription", {}).get(subscription_id) if subscription_id else None
+    )
+    customer = store.objects.get("customer", {}).get(invoice["customer"]) or {}
+    return (
+        invoice.get("default_payment_method")
+        or (subscription or {}).get("default_payment_method")
+        or (customer.get("invoice_settings") or {}).get("default_payment_method")
+        or "pm_card_visa"
+    )
+
+
+def payment_declines(store: Store, invoice: dict[str, Any]) -> bool:
+    return payment_method(store, invoice) in DECLINING_PAYMENT_METHODS
 
 
 def invoice_attempt_payment(
     store: Store, invoice: dict[str, Any], *, raise_on_decline: bool, out_of_band: bool = False
 ) -> dict[str, Any]:
-    _require_status(invoice, ("open",), "pay")
+    # Stripe: an uncollectible invoice can still be paid (or voided).
+    _require_status(invoice, ("open", "uncollectible"), "pay")
     customer = store.get("customer", invoice["customer"])
     now = customer_time(store, customer["id"])
     if out_of_band:
         _mark_paid(store, invoice, now, payment_method=None)
         return invoice
-    method = (customer.get("invoice_settings") or {}).get(
-        "default_payment_method"
-    ) or "pm_card_visa"
+    method = payment_method(store, invoice)
     with store.lock:
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
-    if method in DECLINING_PAYMENT_METHODS:
+    if payment_declines(store, invoice):
         with store.lock:
             invoice["next_payment_attempt"] = now + PAYMENT_RETRY_SECONDS
         store.emit("invoice.payment_failed", invoice)
@@ -339,11 +393,12 @@ def invoice_attempt_payment(
 def invoice_void(store: Store, invoice: dict[str, Any]) -> dict[str, Any]:
     _require_status(invoice, ("open", "uncollectible"), "void")
     now = customer_time(store, invoice["customer"])
+    was = invoice["status"]
     with store.lock:
         invoice.update(status="void", amount_remaining=0, next_payment_attempt=None)
         invoice["status_transitions"]["voided_at"] = now
     store.emit("invoice.voided", invoice)
-    store.emit("invoice.updated", invoice, previous_attributes={"status": "open"})
+    store.emit("invoice.updated", invoice, previous_attributes={"status": was})
     return invoice
 
 

@@ -56,6 +56,7 @@ class WebhookDispatcher:
         self._stopping = False
 
     def reset(self) -> None:
+        self.stop()
         with self._lock:
             self._queue.clear()
             self.attempts.clear()
@@ -109,11 +110,13 @@ class WebhookDispatcher:
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
+            thread = self._thread
             self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if thread is not None:
+            thread.join(timeout=5)
+        with self._lock:
             self._thread = None
-        self._stopping = False
+            self._stopping = False
 
     def _take(self, *, include_future: bool) -> list[Delivery]:
         with self._lock:
@@ -135,7 +138,7 @@ class WebhookDispatcher:
     def _run(self) -> None:
         while True:
             with self._lock:
-                if self._stopping:
+                if self._stopping or not self.auto:
                     return
                 now = time.monotonic()
                 due = [d for d in self._queue if d.due <= now]

@@ -22,7 +22,7 @@ def _decimal(value: Any, param: str) -> Decimal:
 
 @route("POST", r"/v1/invoiceitems")
 def invoiceitem_create(request: Request) -> dict[str, Any]:
-    from ..pricing import line_amount, unit_amount_decimal_for
+    from ..pricing import format_decimal, line_amount, round_half_up, unit_amount_decimal_for
 
     store, params = request.store, request.params
     customer_id = params.get("customer")
@@ -54,13 +54,13 @@ def invoiceitem_create(request: Request) -> dict[str, Any]:
                 param="amount",
             )
         amount = to_int(params["amount"], "amount")
-        unit_decimal = str(Decimal(amount) / quantity) if quantity else "0"
+        unit_decimal = format_decimal(Decimal(amount) / quantity) if quantity else "0"
         currency = params.get("currency")
     elif "unit_amount_decimal" in params:
         unit = _decimal(params["unit_amount_decimal"], "unit_amount_decimal")
         exact = unit * quantity
-        amount = int(exact.to_integral_value(rounding="ROUND_HALF_UP"))
-        unit_decimal = str(unit)
+        amount = round_half_up(exact)
+        unit_decimal = format_decimal(unit)
         currency = params.get("currency")
     else:
         raise StripeError(
@@ -186,6 +186,10 @@ def invoiceitem_list(request: Request) -> dict[str, Any]:
         items = [i for i in items if (i["invoice"] is None) == pending]
     if invoice := params.get("invoice"):
         items = [i for i in items if i["invoice"] == invoice]
-    for item in items:
-        item.setdefault("created", item["date"])
-    return list_page(request, items, "/v1/invoiceitems")
+    # list_page orders by `created`; invoice items have `date`, so sort copies by it.
+    page = list_page(
+        request, [dict(item, created=item["date"]) for item in items], "/v1/invoiceitems"
+    )
+    for item in page["data"]:
+        item.pop("created", None)
+    return page

@@ -61,17 +61,28 @@ def invoice_create(request: Request) -> dict[str, Any]:
     )
     if "due_date" in params:
         invoice["due_date"] = to_int(params["due_date"], "due_date")
-    store.put("invoice", invoice)
     behavior = params.get("pending_invoice_items_behavior", "exclude")
     if behavior not in ("include", "exclude"):
         raise StripeError(
             f"Invalid pending_invoice_items_behavior: {behavior}",
             param="pending_invoice_items_behavior",
         )
+    store.put("invoice", invoice)
     if behavior == "include":
         attach_pending_items(store, invoice)
     store.emit("invoice.created", invoice)
     return invoice
+
+
+DRAFT_FIELDS = (
+    "description",
+    "footer",
+    "days_until_due",
+    "due_date",
+    "auto_advance",
+    "collection_method",
+)
+OPEN_FIELDS = ("description", "footer", "auto_advance")
 
 
 @route("GET", r"/v1/invoices/(?P<id>in_[^/]+)")
@@ -83,33 +94,56 @@ def invoice_retrieve(request: Request) -> dict[str, Any]:
 def invoice_update(request: Request) -> dict[str, Any]:
     invoice = _get(request)
     params = request.params
-    previous: dict[str, Any] = {}
-    if "metadata" in params:
-        previous["metadata"] = dict(invoice["metadata"])
-        invoice["metadata"] = metadata_update(invoice["metadata"], params["metadata"])
-    editable = (
-        "description",
-        "footer",
-        "days_until_due",
-        "due_date",
-        "auto_advance",
-        "collection_method",
-    )
-    for field in editable:
+    status = invoice["status"]
+    # Stripe: drafts are fully editable; once finalized, monetary values, collection_method
+    # and the due date are not. The memo (`description`), footer and auto_advance stay
+    # editable while the invoice is open or uncollectible; paid and void invoices are final.
+    # Metadata is editable in every status.
+    allowed = {
+        "draft": DRAFT_FIELDS,
+        "open": OPEN_FIELDS,
+        "uncollectible": OPEN_FIELDS,
+    }.get(status, ())
+    for field in DRAFT_FIELDS:
+        if field in params and field not in allowed:
+            reason = (
+                "it can only be set on drafts"
+                if field not in OPEN_FIELDS
+                else "paid and void invoices can't be changed"
+            )
+            raise StripeError(
+                f"This invoice is {status} and `{field}` can't be updated: {reason}.",
+                param=field,
+                code="invoice_not_editable",
+            )
+    values: dict[str, Any] = {}
+    for field in DRAFT_FIELDS:
         if field in params:
-            if invoice["status"] != "draft" and field != "auto_advance":
-                raise StripeError(
-                    f"Finalized invoices can't be updated in this way; `{field}` can only be "
-                    "set on drafts.",
-                    param=field,
-                )
-            previous[field] = invoice.get(field)
             value = params[field]
             if field in ("days_until_due", "due_date"):
                 value = to_int(value, field)
             elif field == "auto_advance":
                 value = to_bool(value, field)
-            invoice[field] = value
+            elif field == "collection_method" and value not in (
+                "charge_automatically",
+                "send_invoice",
+            ):
+                raise StripeError(f"Invalid collection_method: {value}", param=field)
+            else:
+                value = value or None
+            values[field] = value
+    metadata = (
+        metadata_update(invoice["metadata"], params["metadata"]) if "metadata" in params else None
+    )
+    previous: dict[str, Any] = {}
+    with request.store.lock:
+        if metadata is not None and metadata != invoice["metadata"]:
+            previous["metadata"] = dict(invoice["metadata"])
+            invoice["metadata"] = metadata
+        for field, value in values.items():
+            if invoice.get(field) != value:
+                previous[field] = invoice.get(field)
+                invoice[field] = value
     if previous:
         request.store.emit("invoice.updated", invoice, previous_attributes=previous)
     return invoice
@@ -119,7 +153,15 @@ def invoice_update(request: Request) -> dict[str, Any]:
 def invoice_delete(request: Request) -> dict[str, Any]:
     invoice = _get(request)
     if invoice["status"] != "draft":
-        raise StripeError("You can only delete draft invoices.")
+        raise StripeError(
+            f"You can only delete draft invoices; this invoice is {invoice['status']}. "
+            "Void it instead.",
+            code="invoice_not_editable",
+        )
+    if (invoice.get("parent") or {}).get("subscription_details"):
+        raise StripeError(
+            "You can't delete invoices created by subscriptions; void the invoice instead.",
+        )
     for item in request.store.all("invoiceitem"):
         if item["invoice"] == invoice["id"]:
             item["invoice"] = None
@@ -164,10 +206,12 @@ def invoice_mark_uncollectible_route(request: Request) -> dict[str, Any]:
 @route("GET", r"/v1/invoices/(?P<id>in_[^/]+)/lines")
 def invoice_lines(request: Request) -> dict[str, Any]:
     invoice = _get(request)
-    lines = list(invoice["lines"]["data"])
-    # Lines keep invoice order; list_page orders by `created`, so give them a stable one.
-    for position, line in enumerate(lines):
-        line.setdefault("created", -position)
+    # Lines keep invoice order; list_page orders by `created`, so give copies a stable one
+    # (the stored lines must not gain a `created` they don't have).
+    with request.store.lock:
+        lines = [
+            dict(line, created=-position) for position, line in enumerate(invoice["lines"]["data"])
+        ]
     page = list_page(request, lines, f"/v1/invoices/{invoice['id']}/lines")
     for line in page["data"]:
         line.pop("created", None)

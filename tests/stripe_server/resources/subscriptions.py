@@ -7,7 +7,7 @@ from typing import Any
 from ..app import Request, list_page, route
 from ..clocks import customer_time
 from ..cycles import item_line
-from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate
+from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate, payment_declines
 from ..periods import add_interval
 from ..store import Store, StripeError, shape
 from .common import metadata_update, to_bool, to_int
@@ -165,21 +165,32 @@ def subscription_create(request: Request) -> dict[str, Any]:
             "url": f"/v1/subscription_items?subscription={subscription_id}",
         },
     )
+    invoice = _first_invoice(store, subscription, customer, proration, anchor > now)
+    subscription["latest_invoice"] = invoice["id"]
     store.put("subscription", subscription)
+    if (
+        collection == "charge_automatically"
+        and invoice["amount_due"] > 0
+        and payment_declines(store, invoice)
+    ):
+        # payment_behavior=allow_incomplete (Stripe's default): created, but incomplete until
+        # the first invoice is paid.
+        subscription["status"] = "incomplete"
+    store.put("invoice", invoice)
     store.emit("customer.subscription.created", subscription)
-    _first_invoice(request, subscription, customer, proration, anchor > now)
+    store.emit("invoice.created", invoice)
+    invoice_finalize(store, request.server, invoice)
     return subscription
 
 
 def _first_invoice(
-    request: Request,
+    store: Store,
     subscription: dict[str, Any],
     customer: dict[str, Any],
     proration: str,
     anchored: bool,
-) -> None:
-    """The `subscription_create` invoice: licensed items for the first (maybe partial) period."""
-    store = request.store
+) -> dict[str, Any]:
+    """The `subscription_create` draft: licensed items for the first (maybe partial) period."""
     items = subscription["items"]["data"]
     period = (items[0]["current_period_start"], items[0]["current_period_end"])
     invoice = invoice_new(
@@ -221,11 +232,7 @@ def _first_invoice(
             )
         )
     invoice_recalculate(invoice)
-    store.put("invoice", invoice)
-    with store.lock:
-        subscription["latest_invoice"] = invoice["id"]
-    store.emit("invoice.created", invoice)
-    invoice_finalize(store, request.server, invoice)
+    return invoice
 
 
 def _get(request: Request) -> dict[str, Any]:
@@ -241,7 +248,11 @@ def subscription_retrieve(request: Request) -> dict[str, Any]:
 def subscription_update(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
     subscription = _get(request)
-    if subscription["status"] == "canceled":
+    if subscription["status"] == "canceled" and set(params) - {
+        "metadata",
+        "cancellation_details",
+        "expand",
+    }:
         raise StripeError(
             "A canceled subscription can only update its cancellation_details and metadata.",
         )
@@ -271,8 +282,15 @@ def subscription_update(request: Request) -> dict[str, Any]:
                 }
         if "cancel_at_period_end" in params:
             previous["cancel_at_period_end"] = subscription["cancel_at_period_end"]
-            subscription["cancel_at_period_end"] = to_bool(
-                params["cancel_at_period_end"], "cancel_at_period_end"
+            previous["canceled_at"] = subscription["canceled_at"]
+            ending = to_bool(params["cancel_at_period_end"], "cancel_at_period_end")
+            subscription["cancel_at_period_end"] = ending
+            # Stripe: canceled_at is the time of the request that scheduled the cancellation.
+            subscription["canceled_at"] = (
+                customer_time(store, subscription["customer"]) if ending else None
+            )
+            subscription["cancellation_details"]["reason"] = (
+                "cancellation_requested" if ending else None
             )
         if "cancel_at" in params:
             previous["cancel_at"] = subscription["cancel_at"]
@@ -289,18 +307,19 @@ def subscription_update(request: Request) -> dict[str, Any]:
         if "collection_method" in params:
             previous["collection_method"] = subscription["collection_method"]
             subscription["collection_method"] = params["collection_method"]
+        if "cancellation_details" in params and isinstance(params["cancellation_details"], dict):
+            previous["cancellation_details"] = dict(subscription["cancellation_details"])
+            for key in ("comment", "feedback"):
+                if key in params["cancellation_details"]:
+                    value = params["cancellation_details"][key]
+                    subscription["cancellation_details"][key] = value or None
         if "items" in params:
             previous["items"] = copy.deepcopy(subscription["items"])
             _update_items(store, subscription, params["items"])
-    event_type = "customer.subscription.updated"
-    store.emit(event_type, subscription, previous_attributes=previous)
-    if "pause_collection" in params:
-        store.emit(
-            "customer.subscription.paused"
-            if subscription["pause_collection"]
-            else "customer.subscription.resumed",
-            subscription,
-        )
+    # pause_collection only pauses payment collection: Stripe's customer.subscription.paused
+    # and .resumed are for status=paused, so a collection pause is just an update.
+    if previous:
+        store.emit("customer.subscription.updated", subscription, previous_attributes=previous)
     return subscription
 
 
@@ -316,6 +335,7 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
             customer_time(store, subscription["customer"]),
         )
     )
+    current = copy.deepcopy(current)  # applied only once every spec is valid
     by_id = {item["id"]: item for item in current}
     for index, spec in enumerate(specs):
         if spec.get("id"):
@@ -328,6 +348,12 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
                 current.remove(item)
                 continue
             if "quantity" in spec:
+                if item["quantity"] is None:  # metered: usage, not quantity, is billed
+                    raise StripeError(
+                        "Quantity should not be specified where usage_type is `metered`. "
+                        f"Remove quantity from `items[{index}]`.",
+                        param=f"items[{index}][quantity]",
+                    )
                 item["quantity"] = to_int(spec["quantity"], f"items[{index}][quantity]")
             if "metadata" in spec:
                 item["metadata"] = metadata_update(item["metadata"], spec["metadata"])
@@ -336,6 +362,13 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
                 item["price"] = {k: v for k, v in price.items() if k != "tiers"}
         else:
             current.append(_item(store, subscription["id"], spec, index, period))
+    if not current:
+        raise StripeError(
+            "A subscription must have at least one item; cancel the subscription instead of "
+            "deleting every item.",
+            param="items",
+        )
+    subscription["items"]["data"] = current
     subscription["items"]["total_count"] = len(current)
 
 
@@ -362,6 +395,7 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
             days_until_due=subscription.get("days_until_due"),
             subscription=subscription,
             currency=subscription["currency"],
+            period=(subscription["items"]["data"][0]["current_period_start"], now),
         )
         for item in subscription["items"]["data"]:
             if (item["price"].get("recurring") or {}).get("usage_type") != "metered":
@@ -386,10 +420,19 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
             )
         invoice_recalculate(invoice)
         store.put("invoice", invoice)
+        with store.lock:
+            subscription["latest_invoice"] = invoice["id"]
         store.emit("invoice.created", invoice)
         invoice_finalize(store, request.server, invoice)
-    if "cancellation_details" in params and isinstance(params["cancellation_details"], dict):
-        subscription["cancellation_details"].update(params["cancellation_details"])
+    details = params.get("cancellation_details")
+    with store.lock:
+        if isinstance(details, dict):
+            for key in ("comment", "feedback"):
+                if key in details:
+                    subscription["cancellation_details"][key] = details[key] or None
+        subscription["cancellation_details"]["reason"] = "cancellation_requested"
+        # Cancelling now supersedes a scheduled cancellation (and its request time).
+        subscription["canceled_at"] = None
     subscription_end(store, subscription, now)
     return subscription
 
@@ -398,8 +441,14 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
 def subscription_list(request: Request) -> dict[str, Any]:
     params = request.params
     items = request.store.all("subscription")
-    status = params.get("status", "active")
-    if status != "all":
+    # Stripe: without `status`, every subscription that has not been canceled; `ended` is
+    # canceled plus incomplete_expired; `all` is everything.
+    status = params.get("status")
+    if status is None:
+        items = [s for s in items if s["status"] != "canceled"]
+    elif status == "ended":
+        items = [s for s in items if s["status"] in ("canceled", "incomplete_expired")]
+    elif status != "all":
         items = [s for s in items if s["status"] == status]
     if customer := params.get("customer"):
         items = [s for s in items if s["customer"] == customer]

@@ -1,0 +1,39 @@
+"""Task-queue entry points for invoice delivery. Each is safe to run more than once."""
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import InvoiceDelivery
+from .services import WORK_STATES, delivery_process
+
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def delivery_process_task(delivery_id: int) -> str:
+    """Advance one delivery (render, store, send); concurrent runs do the work once."""
+    return delivery_process(delivery_id=delivery_id).state
+
+
+def delivery_sweep_task() -> int:
+    """Resume deliveries that are due a retry or were left mid-way by a crashed worker."""
+    from django_q.tasks import async_task
+
+    now = timezone.now()
+    due = (
+        InvoiceDelivery.objects.filter(state__in=WORK_STATES)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, updated_at__lt=now - STUCK_AFTER)
+        )
+        .values_list("pk", flat=True)[:200]
+    )
+    count = 0
+    for delivery_id in due:
+        async_task(
+            "invoices.tasks.delivery_process_task", delivery_id, task_name=f"delivery-{delivery_id}"
+        )
+        count += 1
+    return count

@@ -1,0 +1,257 @@
+"""invoice.finalized -> branded PDF in storage -> one Mailgun email, with delivery state."""
+
+import io
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import stripe
+from django.core.files.storage import storages
+from django.db import connections
+from pypdf import PdfReader
+
+from billing_project.models import Alert
+from invoices.models import EmailAttempt, InvoiceDelivery
+from invoices.services import delivery_process
+from tests.factories import BillingAccountFactory
+from tests.fixtures.stripe import sign_event
+
+
+def ts(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def server(stripe_server):
+    stripe_server.reset()
+    stripe_server.webhooks.auto = False
+    return stripe_server
+
+
+@pytest.fixture
+def endpoint_url():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from billing_project.stripe_webhook import webhook_endpoint_url
+
+    call_command("setup_webhook_endpoint", base_url="http://testserver", stdout=StringIO())
+    return webhook_endpoint_url("http://testserver").removeprefix("http://testserver")
+
+
+def billed_customer(*, owner="parallel", email="ap@northwind.example", acct_id=1042):
+    clock = stripe.test_helpers.TestClock.create(frozen_time=ts(2026, 1, 15))
+    customer = stripe.Customer.create(
+        email=email,
+        name="Northwind Traders",
+        test_clock=clock.id,
+        metadata={"acct_id": str(acct_id)},
+    )
+    account = BillingAccountFactory(
+        acct_id=acct_id, stripe_customer_id=customer.id, billing_owner=owner, billing_email=email
+    )
+    product = stripe.Product.create(name="Account Charges", metadata={"kind": "flat"})
+    price = stripe.Price.create(
+        product=product.id,
+        currency="usd",
+        unit_amount=50_000,
+        recurring={"interval": "month"},
+        metadata={"kind": "flat", "acct_id": str(acct_id)},
+    )
+    stripe.Subscription.create(
+        customer=customer.id,
+        items=[{"price": price.id}],
+        billing_cycle_anchor=ts(2026, 2, 1),
+        proration_behavior="none",
+        collection_method="send_invoice",
+        days_until_due=30,
+        metadata={"acct_id": str(acct_id)},
+    )
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=ts(2026, 2, 1, 2))
+    return account, customer
+
+
+def finalized_event(server, customer_id):
+    for event in server.store.events:
+        obj = event["data"]["object"]
+        if (
+            event["type"] == "invoice.finalized"
+            and obj["customer"] == customer_id
+            and obj["billing_reason"] == "subscription_cycle"
+        ):
+            return event
+    raise AssertionError("no cycle invoice.finalized event")
+
+
+def deliver(client, url, event, capture):
+    payload, headers = sign_event(event)
+    with capture(execute=True):
+        response = client.post(url, data=payload, content_type="application/json", **headers)
+    assert response.status_code == 200, response.content
+    return response
+
+
+@pytest.mark.django_db
+def test_finalized_subscription_invoice_is_stored_and_emailed_once(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    account, customer = billed_customer()
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.SENT, delivery.last_error
+    assert delivery.pdf_key == f"{account.acct_id}/{delivery.inv_uuid}.pdf"
+    assert delivery.total_minor == 50_000
+    assert [m.to for m in mailgun.messages] == [["ap@northwind.example"]]
+    message = mailgun.messages[0]
+    assert message.from_email.endswith(settings.BILLING_FROM_EMAIL)
+    assert message.bcc == [settings.BILLING_BCC_ADDRESS]
+    assert message.template == "invoice_new"
+    assert message.template_variables["hosted_invoice_url"] == delivery.hosted_invoice_url
+    assert delivery.hosted_invoice_url.startswith(server.url)
+    with storages["default"].open(delivery.pdf_key, "rb") as stored:
+        stored_bytes = stored.read()
+    assert message.attachments[0].content == stored_bytes
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(stored_bytes)).pages)
+    assert delivery.number in text
+    assert "$500.00" in text
+    steps = list(delivery.events.values_list("step", flat=True))
+    assert steps[:1] == ["recorded"]
+    assert {"pdf_rendered", "pdf_stored", "email_sending", "email_sent"} <= set(steps)
+
+    # The same event again, and the paid event: recorded, never a second email.
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    assert len(mailgun.messages) == 1
+    assert EmailAttempt.objects.filter(delivery=delivery).count() == 1
+
+
+@pytest.mark.django_db
+def test_invoice_of_a_legacy_owned_account_is_not_ours_and_not_emailed(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    _, customer = billed_customer(owner="legacy")
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.NOT_OURS
+    assert "legacy service" in delivery.not_ours_reason
+    assert mailgun.messages == []
+
+
+@pytest.mark.django_db
+def test_legacy_manual_invoice_is_not_ours(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    customer = stripe.Customer.create(email="ap@contoso.example")
+    BillingAccountFactory(stripe_customer_id=customer.id, billing_owner="parallel")
+    stripe.InvoiceItem.create(
+        customer=customer.id, amount=12_345, currency="usd", description="Usage"
+    )
+    invoice = stripe.Invoice.create(
+        customer=customer.id,
+        pending_invoice_items_behavior="include",
+        collection_method="send_invoice",
+        days_until_due=30,
+    )
+    stripe.Invoice.finalize_invoice(invoice.id)
+    event = next(e for e in server.store.events if e["type"] == "invoice.finalized")
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=invoice.id)
+    assert delivery.state == InvoiceDelivery.State.NOT_OURS
+    assert "legacy manual invoice" in delivery.not_ours_reason
+    assert mailgun.messages == []
+
+
+@pytest.mark.django_db
+def test_mailgun_failing_twice_then_succeeding_sends_one_message_after_three_tries(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    _, customer = billed_customer()
+    mailgun.fail_next(2, status=503)
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.STORED
+    assert delivery.next_attempt_at is not None
+    delivery_process(delivery_id=delivery.pk)  # what the sweeper does when the retry is due
+    delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.SENT
+    assert len(mailgun.messages) == 1
+    attempt = EmailAttempt.objects.get(delivery=delivery)
+    assert attempt.tries == 3
+    assert delivery.email_attempts == 3
+
+
+@pytest.mark.django_db
+def test_mailgun_failing_every_time_ends_failed_with_an_alert(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    settings.BILLING_DELIVERY_MAX_ATTEMPTS = 3
+    _, customer = billed_customer()
+    mailgun.fail_next(10, status=500)
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_process(delivery_id=delivery.pk)
+        delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.FAILED
+    assert "gave up after 3 attempts" in delivery.last_error
+    assert Alert.objects.filter(route="billing", title__contains=delivery.number).exists()
+    assert mailgun.messages == []
+
+
+@pytest.mark.django_db
+def test_send_interrupted_after_mailgun_accepted_is_not_sent_again(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    _, customer = billed_customer()
+    mailgun.fail_next(1, status=503, accept=True)  # accepted, but the answer is lost
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    attempt = EmailAttempt.objects.get(delivery=delivery)
+    # A lost answer looks like a crash between Mailgun accepting and our commit.
+    EmailAttempt.objects.filter(pk=attempt.pk).update(status=EmailAttempt.Status.SENDING)
+    delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.SENT
+    assert len(mailgun.messages) == 1
+    assert delivery.mailgun_message_id == mailgun.messages[0].bare_id or delivery.mailgun_message_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_delivery_send_one_email(server, mailgun, s3_bucket):
+    _, customer = billed_customer()
+    invoice_id = finalized_event(server, customer.id)["data"]["object"]["id"]
+    from invoices.services import delivery_record
+
+    delivery, _ = delivery_record(
+        invoice=stripe.Invoice.retrieve(invoice_id).to_dict(), event_type="invoice.finalized"
+    )
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def work():
+        try:
+            barrier.wait()
+            delivery_process(delivery_id=delivery.pk)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    delivery_process(delivery_id=delivery.pk)  # a late third run changes nothing
+    delivery.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.SENT
+    assert len(mailgun.messages) == 1
