@@ -13,6 +13,13 @@ from factory.django import DjangoModelFactory
 from billing_project.classifier import LineKind
 from billing_project.models import Alert, BillingEvent, WorkerHeartbeat
 from cohorts.models import Cohort, CohortMembership
+from invoices.models import (
+    DeliveryEvent,
+    EmailAttempt,
+    InvoiceDelivery,
+    TrackingEvent,
+    inv_uuid_for,
+)
 from metering.models import BillingAccount
 from reconciliation.legacy import (
     LEGACY_ALIAS,
@@ -193,3 +200,62 @@ class LegacyManagedServiceJobFactory(DjangoModelFactory):
     service_month = FIXED_MONTH
     amount = Decimal("123.45")
     created = FIXED_AT
+
+
+class InvoiceDeliveryFactory(DjangoModelFactory):
+    class Meta:
+        model = InvoiceDelivery
+
+    stripe_invoice_id = factory.Sequence(lambda n: f"in_Test{n:020d}")
+    inv_uuid = factory.LazyAttribute(lambda o: inv_uuid_for(o.stripe_invoice_id))
+    account = factory.SubFactory(BillingAccountFactory, billing_owner="parallel")
+    stripe_customer_id = factory.LazyAttribute(lambda o: o.account.stripe_customer_id or "")
+    number = factory.Sequence(lambda n: f"7FE1103-{n + 1:04d}")
+    currency = "usd"
+    total_minor = 53_900
+    amount_due_minor = 53_900
+    collection_method = "send_invoice"
+    due_date = date(2026, 3, 31)
+    finalized_at = datetime(2026, 3, 1, 1, tzinfo=UTC)
+
+    class Params:
+        sent = factory.Trait(
+            state=InvoiceDelivery.State.SENT, mailgun_message_id="<20260301.1@notify.adventive.com>"
+        )
+        not_ours = factory.Trait(
+            state=InvoiceDelivery.State.NOT_OURS, not_ours_reason="legacy manual invoice"
+        )
+
+
+class DeliveryEventFactory(DjangoModelFactory):
+    class Meta:
+        model = DeliveryEvent
+
+    delivery = factory.SubFactory(InvoiceDeliveryFactory)
+    at = datetime(2026, 3, 1, 1, 5, tzinfo=UTC)
+    step = "recorded"
+
+
+class EmailAttemptFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailAttempt
+
+    delivery = factory.SubFactory(InvoiceDeliveryFactory)
+    request_key = "initial"
+    template = "invoice_new"
+    recipient = "ap@northwind.example"
+    pdf_key = factory.LazyAttribute(
+        lambda o: f"{o.delivery.account.acct_id}/{o.delivery.inv_uuid}.pdf"
+    )
+
+
+class TrackingEventFactory(DjangoModelFactory):
+    class Meta:
+        model = TrackingEvent
+
+    event_id = factory.Sequence(lambda n: f"tracking-{n}")
+    event_type = "delivered"
+    message_id = "<20260301.1@notify.adventive.com>"
+    recipient = "ap@northwind.example"
+    delivery = factory.SubFactory(InvoiceDeliveryFactory)
+    occurred_at = datetime(2026, 3, 1, 1, 10, tzinfo=UTC)

@@ -10,6 +10,10 @@ from tests.factories import (
     BillingEventFactory,
     CohortFactory,
     CohortMembershipFactory,
+    DeliveryEventFactory,
+    EmailAttemptFactory,
+    InvoiceDeliveryFactory,
+    TrackingEventFactory,
 )
 
 pytestmark = pytest.mark.django_db(databases=["default", "legacy"])
@@ -21,6 +25,10 @@ def some_rows():
     for _ in range(3):
         CohortMembershipFactory(cohort=cohort, account=BillingAccountFactory(cohort=cohort))
     BillingEventFactory.create_batch(3)
+    for delivery in (InvoiceDeliveryFactory(sent=True), InvoiceDeliveryFactory(not_ours=True)):
+        DeliveryEventFactory(delivery=delivery)
+        EmailAttemptFactory(delivery=delivery)
+        TrackingEventFactory(delivery=delivery)
     AlertFactory.create_batch(2)
 
 
@@ -43,6 +51,17 @@ def test_changelist_renders(admin_client, some_rows, url, django_assert_max_num_
     assert response.status_code == 200, url
     search = admin_client.get(url, {"q": "1042"})
     assert search.status_code == 200, url
+
+
+def test_delivery_detail_shows_timeline_and_attempts(admin_client):
+    delivery = InvoiceDeliveryFactory(sent=True)
+    DeliveryEventFactory(delivery=delivery, step="email_sent", message="accepted by Mailgun")
+    EmailAttemptFactory(delivery=delivery)
+    url = reverse("admin:invoices_invoicedelivery_change", args=[delivery.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert b"accepted by Mailgun" in response.content
+    assert b"Timeline" in response.content
 
 
 def test_admin_index_has_the_project_title(admin_client):
