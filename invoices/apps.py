@@ -8,4 +8,4 @@ class InvoicesConfig(AppConfig):
     verbose_name = "Invoice delivery"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects the dj-stripe webhook receivers)
+        from . import receivers, tracking  # noqa: F401  (connect webhook receivers)

@@ -1,0 +1,1 @@
+"""Mailgun tracking webhooks (through Anymail): delivery outcomes for our invoice emails."""
