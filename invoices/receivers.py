@@ -12,7 +12,7 @@ from djstripe.models import Invoice
 
 from billing_project.datapoints import datapoint_record
 
-from .services import delivery_record
+from .services import delivery_enqueue, delivery_record
 
 logger = logging.getLogger("billing.invoices")
 
@@ -22,14 +22,6 @@ SUBSCRIPTION_EVENTS = [
     "customer.subscription.deleted",
     "customer.subscription.trial_will_end",
 ]
-
-
-def _enqueue(delivery_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
-        "invoices.tasks.delivery_process_task", delivery_id, task_name=f"delivery-{delivery_id}"
-    )
 
 
 @djstripe_receiver(INVOICE_EVENTS)
@@ -44,7 +36,7 @@ def invoice_event_received(sender, event, **kwargs) -> None:
     invoice = synced.stripe_data if synced is not None else event.data["object"]
     delivery, needs_work = delivery_record(invoice=invoice, event_type=event.type)
     if delivery is not None and needs_work:
-        transaction.on_commit(lambda: _enqueue(delivery.pk))
+        transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
 
 
 @djstripe_receiver(SUBSCRIPTION_EVENTS)

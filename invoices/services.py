@@ -276,7 +276,17 @@ def _run_steps(
     if delivery.state in (State.STORED, State.SENDING):
         if content is None:
             content = _stored_pdf(delivery)
-        _send(delivery, document, content, request_key="initial")
+        _send(delivery, document, content, request_key=_open_request_key(delivery))
+
+
+def _open_request_key(delivery: InvoiceDelivery) -> str:
+    """The email request still to finish: an interrupted operator re-send, else the first."""
+    unfinished = (
+        delivery.email_attempt_rows.exclude(status=EmailAttempt.Status.SENT)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return unfinished.request_key if unfinished else "initial"
 
 
 def _render(delivery: InvoiceDelivery, document) -> bytes:
@@ -481,3 +491,104 @@ def _fail(delivery: InvoiceDelivery, error: str) -> None:
                 "stripe_invoice_id": delivery.stripe_invoice_id,
             },
         )
+
+
+def _document(delivery: InvoiceDelivery):
+    from .documents import invoice_document_build
+    from .gateways import stripe_invoice_fetch
+
+    try:
+        invoice, lines = stripe_invoice_fetch(delivery.stripe_invoice_id)
+    except Exception as exc:  # stripe errors and network errors alike
+        raise RetryLater(f"Stripe: {exc}") from exc
+    account = delivery.account
+    return invoice_document_build(
+        invoice=invoice,
+        lines=lines,
+        acct_id=account.acct_id if account else None,
+        customer_address=account.address if account else "",
+    )
+
+
+OPERATOR_STATES = (State.SENT, State.DELIVERED, State.BOUNCED, State.COMPLAINED, State.FAILED)
+
+
+def delivery_resend(*, delivery_id: int, request_key: str, by=None) -> EmailAttempt:
+    """An operator's re-send: one more email, same template, at most once per request key."""
+    token = delivery_lease_take(delivery_id=delivery_id)
+    if token is None:
+        raise NeedsAttention("the delivery is being worked on right now; try again in a minute")
+    try:
+        delivery = InvoiceDelivery.objects.select_related("account").get(pk=delivery_id)
+        if delivery.state not in OPERATOR_STATES or not delivery.pdf_key:
+            raise NeedsAttention(
+                f"only a delivery that was sent can be re-sent (this one is {delivery.state})"
+            )
+        document = _document(delivery)
+        content = _stored_pdf(delivery)
+        delivery_event_add(delivery=delivery, step="resend_requested", message=request_key, by=by)
+        return _send(delivery, document, content, request_key=request_key, by=by)
+    finally:
+        delivery_lease_release(delivery_id=delivery_id, token=token)
+
+
+def delivery_retry(*, delivery_id: int, by=None) -> InvoiceDelivery:
+    """An operator's retry of a failed delivery: fresh attempt budget, resume where it stopped."""
+    with transaction.atomic():
+        delivery = InvoiceDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.state != State.FAILED:
+            raise NeedsAttention(
+                f"only a failed delivery can be retried (this one is {delivery.state})"
+            )
+        resume = State.STORED if delivery.pdf_key else State.PENDING
+        previous = delivery.state
+        delivery.state = resume
+        delivery.work_attempts = 0
+        delivery.next_attempt_at = None
+        delivery.save(update_fields=["state", "work_attempts", "next_attempt_at", "updated_at"])
+        EmailAttempt.objects.filter(delivery=delivery, status=EmailAttempt.Status.PARKED).update(
+            status=EmailAttempt.Status.FAILED
+        )
+        delivery_event_add(
+            delivery=delivery,
+            step="retry_requested",
+            state_from=previous,
+            message="by operator",
+            by=by,
+        )
+        transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
+    return delivery
+
+
+def delivery_rerender(*, delivery_id: int, by=None) -> InvoiceDelivery:
+    """Render the PDF again and store it; different bytes go to a new `.vN` key, nothing is sent."""
+    from .pdf import invoice_pdf_render
+
+    delivery = InvoiceDelivery.objects.select_related("account").get(pk=delivery_id)
+    if delivery.state in (State.PENDING, State.NOT_OURS):
+        raise NeedsAttention(f"nothing to re-render for a delivery in state {delivery.state}")
+    rendered = invoice_pdf_render(document=_document(delivery))
+    try:
+        key = delivery_store_pdf(delivery=delivery, content=rendered.content)
+    except Exception as exc:  # storage client errors vary by backend
+        raise RetryLater(f"storage: {exc}") from exc
+    with transaction.atomic():
+        InvoiceDelivery.objects.filter(pk=delivery.pk).update(
+            pdf_key=key,
+            pdf_sha256=rendered.sha256,
+            pdf_bytes=len(rendered.content),
+            pdf_render_ms=rendered.render_ms,
+            pdf_template_version=rendered.template_version,
+        )
+        delivery_event_add(delivery=delivery, step="pdf_rerendered", message=key, by=by)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def delivery_enqueue(delivery_id: int) -> None:
+    """Queue the pipeline for a delivery (call after commit; the task is idempotent)."""
+    from django_q.tasks import async_task
+
+    async_task(
+        "invoices.tasks.delivery_process_task", delivery_id, task_name=f"delivery-{delivery_id}"
+    )

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import InvoiceDelivery
-from .services import WORK_STATES, delivery_process
+from .services import WORK_STATES, delivery_enqueue, delivery_process, delivery_resend
 
 STUCK_AFTER = timedelta(minutes=10)
 
@@ -16,10 +16,16 @@ def delivery_process_task(delivery_id: int) -> str:
     return delivery_process(delivery_id=delivery_id).state
 
 
+def delivery_resend_task(delivery_id: int, request_key: str, user_id: int | None = None) -> str:
+    """An operator's re-send; the request key makes a retried task send at most once."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return delivery_resend(delivery_id=delivery_id, request_key=request_key, by=user).status
+
+
 def delivery_sweep_task() -> int:
     """Resume deliveries that are due a retry or were left mid-way by a crashed worker."""
-    from django_q.tasks import async_task
-
     now = timezone.now()
     due = (
         InvoiceDelivery.objects.filter(state__in=WORK_STATES)
@@ -32,8 +38,6 @@ def delivery_sweep_task() -> int:
     )
     count = 0
     for delivery_id in due:
-        async_task(
-            "invoices.tasks.delivery_process_task", delivery_id, task_name=f"delivery-{delivery_id}"
-        )
+        delivery_enqueue(delivery_id)
         count += 1
     return count
