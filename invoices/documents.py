@@ -75,6 +75,7 @@ class InvoiceDocument:
     amount_due_minor: int
     finalized_at: int
     status: str = "open"
+    pretax_credit_minor: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -116,8 +117,10 @@ def invoice_document_build(
         )
     discount_total = sum(d.get("amount", 0) for d in invoice.get("total_discount_amounts") or [])
     tax_total = sum(t.get("amount", 0) for t in invoice.get("total_taxes") or [])
-    credit = sum(c.get("amount", 0) for c in invoice.get("total_pretax_credit_amounts") or [])
-    credit += invoice.get("pre_payment_credit_notes_amount") or 0
+    pretax_credit = sum(
+        c.get("amount", 0) for c in invoice.get("total_pretax_credit_amounts") or []
+    )
+    credit = invoice.get("pre_payment_credit_notes_amount") or 0
     starting_balance = invoice.get("starting_balance") or 0
     if starting_balance < 0:
         credit += -starting_balance
@@ -148,6 +151,7 @@ def invoice_document_build(
         subtotal_minor=int(invoice.get("subtotal") or 0),
         discount_minor=int(discount_total),
         tax_minor=int(tax_total),
+        pretax_credit_minor=int(pretax_credit),
         total_minor=int(invoice.get("total") or 0),
         amount_paid_minor=int(invoice.get("amount_paid") or 0),
         credit_minor=int(credit),
@@ -177,18 +181,21 @@ def _address_text(address: dict[str, Any] | None) -> str:
 def document_equation_errors(document: InvoiceDocument) -> list[str]:
     """Stripe's invoice must add up before we send it; each broken equation is named.
 
-    Σ line amounts - discounts = subtotal after discounts; + tax = total;
+    Σ line amounts = subtotal; subtotal - discounts - pre-tax credits + tax = total;
     total - amount paid - credit applied = amount due.
     """
     errors = []
     lines_total = sum(line.amount_minor for line in document.lines)
     if lines_total != document.subtotal_minor:
         errors.append(f"lines sum to {lines_total}, subtotal is {document.subtotal_minor}")
-    after_discounts = document.subtotal_minor - document.discount_minor
+    after_discounts = (
+        document.subtotal_minor - document.discount_minor - document.pretax_credit_minor
+    )
     if after_discounts + document.tax_minor != document.total_minor:
         errors.append(
             f"subtotal {document.subtotal_minor} - discounts {document.discount_minor} "
-            f"+ tax {document.tax_minor} != total {document.total_minor}"
+            f"- credits {document.pretax_credit_minor} + tax {document.tax_minor} "
+            f"!= total {document.total_minor}"
         )
     expected_due = document.total_minor - document.amount_paid_minor - document.credit_minor
     if document.status in ("draft", "open") and max(expected_due, 0) != document.amount_due_minor:

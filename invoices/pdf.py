@@ -115,6 +115,8 @@ def total_rows(document: InvoiceDocument) -> tuple[TotalRow, ...]:
     rows = [TotalRow("Subtotal", document.subtotal_minor)]
     if document.discount_minor:
         rows.append(TotalRow("Discounts", -document.discount_minor))
+    if document.pretax_credit_minor:
+        rows.append(TotalRow("Credits", -document.pretax_credit_minor))
     rows.append(TotalRow("Tax", document.tax_minor))
     rows.append(TotalRow("Total", document.total_minor, "total"))
     if document.credit_minor:

@@ -179,3 +179,23 @@ def test_two_workers_on_the_same_delivery_send_one_email(server, mailgun, s3_buc
     delivery.refresh_from_db()
     assert delivery.state == InvoiceDelivery.State.SENT
     assert len(mailgun.messages) == 1
+
+
+@pytest.mark.django_db
+def test_zero_amount_subscription_start_invoice_is_not_emailed(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    _, customer = billed_customer()
+    event = next(
+        e
+        for e in server.store.events
+        if e["type"] == "invoice.finalized"
+        and e["data"]["object"]["billing_reason"] == "subscription_create"
+        and e["data"]["object"]["customer"] == customer.id
+    )
+    assert event["data"]["object"]["total"] == 0
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.NOT_OURS
+    assert "nothing to deliver" in delivery.not_ours_reason
+    assert mailgun.messages == []
