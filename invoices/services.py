@@ -458,6 +458,10 @@ def _sent(
             delivery_event_add(
                 delivery=delivery, step="email_sent", message=f"{note}: {message_id}"
             )
+    if recovered:
+        from .tracking import tracking_events_relink
+
+        tracking_events_relink(attempt=attempt)
 
 
 def _schedule_retry(delivery: InvoiceDelivery, error: str) -> None:

@@ -44,7 +44,9 @@ def _counts() -> dict[str, int]:
 
 
 def _demo(**options) -> str:
+    """The demo's data steps; the billing cycle through Stripe is tested on its own."""
     out = StringIO()
+    options.setdefault("skip", ["invoice delivery"])
     call_command("billing_demo", accounts=9, months=3, stdout=out, **options)
     return out.getvalue()
 
@@ -279,3 +281,29 @@ def test_factory_money_is_explicit_and_traits_set_states():
     assert isinstance(factories.AlertFactory(), Alert)
     assert factories.WorkerHeartbeatFactory(name="qcluster").name == "qcluster"
     assert WorkerHeartbeat.objects.filter(name="qcluster").count() == 1
+
+
+@pytest.mark.django_db(databases=["default", "legacy"])
+def test_demo_bills_parallel_accounts_through_the_stripe_compatible_server(
+    debug, stripe_server, django_capture_on_commit_callbacks, s3_bucket
+):
+    from invoices.models import InvoiceDelivery
+
+    stripe_server.reset()
+    stripe_server.webhooks.auto = False
+    with django_capture_on_commit_callbacks(execute=True):
+        out = _demo(skip=[])
+    assert "invoice delivery: billed" in out
+    parallel = BillingAccount.objects.filter(billing_owner="parallel")
+    deliveries = InvoiceDelivery.objects.filter(billing_reason="subscription_cycle")
+    assert deliveries.count() == min(parallel.count(), 6)
+    assert set(deliveries.values_list("state", flat=True)) == {"sent"}
+    assert all(d.account.stripe_customer_id.startswith("cus_") for d in deliveries)
+    again = _demo(skip=[])
+    assert "kept" in again
+
+
+@pytest.mark.django_db
+def test_demo_refuses_an_unknown_step_name(debug):
+    with pytest.raises(CommandError, match="no step named bogus"):
+        call_command("billing_demo", skip=["bogus"], stdout=StringIO())

@@ -99,3 +99,10 @@ def test_cycle_invoice_reaches_the_customer_through_a_real_worker(
     assert message.bcc == ["2658568@bcc.hubspot.com"]
     assert message.attachments[0].filename == f"invoice-{delivery.number}.pdf"
     assert delivery.finalized_at.timestamp() >= ts(2026, 2, 1)
+
+    tracking_url = live_server.url + "/anymail/mailgun/tracking/"
+    status, _ = mailgun.post_tracking_webhook(tracking_url, event="delivered")
+    assert status == 200
+    delivery.refresh_from_db()
+    assert delivery.state == State.DELIVERED
+    assert list(delivery.events.values_list("step", flat=True))[-1] == "tracking_delivered"

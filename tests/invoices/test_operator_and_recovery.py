@@ -183,3 +183,29 @@ def test_unknown_outcome_is_not_resent_until_mailgun_events_have_settled(
     delivery.refresh_from_db()
     assert delivery.state == State.SENT
     assert len(mailgun.messages) == 1
+
+
+def test_tracking_that_arrived_during_an_interrupted_send_is_applied_at_recovery(
+    server, mailgun, s3_bucket, settings, client
+):
+    settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 1}
+    delivery = recorded_delivery(server)
+    mailgun.fail_next(1, status=None, delay=3, accept=True)
+    delivery_process(delivery_id=delivery.pk)
+    message = mailgun.messages[0]
+    bounced = mailgun.tracking_payload(
+        event="failed",
+        message_id=message.id,
+        recipient=message.to[0],
+        extra={"severity": "permanent"},
+    )
+    response = client.post(
+        "/anymail/mailgun/tracking/", data=bounced, content_type="application/json"
+    )
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.state == State.SENDING  # the bounce is kept, not yet known to be ours
+    delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == State.BOUNCED
+    assert len(mailgun.messages) == 1

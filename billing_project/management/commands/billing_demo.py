@@ -62,6 +62,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Run even though DEBUG is off (never production)."
         )
+        parser.add_argument(
+            "--skip",
+            action="append",
+            default=[],
+            metavar="STEP",
+            help="Leave out a step by name (repeatable), e.g. --skip 'invoice delivery'.",
+        )
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -70,6 +77,13 @@ class Command(BaseCommand):
                 "Pass --force to load it anyway."
             )
         steps = demo_steps()
+        unknown = set(options["skip"]) - {step.name for step in steps}
+        if unknown:
+            names = ", ".join(repr(step.name) for step in steps)
+            raise CommandError(
+                f"--skip: no step named {', '.join(sorted(unknown))}; steps: {names}"
+            )
+        steps = [step for step in steps if step.name not in options["skip"]]
         if options["dry_run"]:
             self.stdout.write(f"Dry run: {len(steps)} steps would run (nothing written):")
             for number, step in enumerate(steps, start=1):

@@ -25,12 +25,28 @@ def _invoice_settings(customer: dict[str, Any], params: dict[str, Any]) -> None:
         )
 
 
+@route("POST", r"/_harness/customers")
+def customer_seed(request: Request) -> dict[str, Any]:
+    """Not Stripe's API: put a customer that exists in the real account (a legacy
+    `payment_customer_id`) into this server under its own id, on the given test clock."""
+    object_id = request.params.get("id", "")
+    if not object_id.startswith("cus_"):
+        raise StripeError("id must be a customer id (cus_...)", param="id")
+    existing = request.store.objects.get("customer", {}).get(object_id)
+    if existing is None:
+        return customer_create(request, object_id=object_id)
+    if clock := request.params.get("test_clock"):
+        request.store.get("test_helpers.test_clock", clock, label="test clock")
+        existing["test_clock"] = clock
+    return existing
+
+
 @route("POST", r"/v1/customers")
-def customer_create(request: Request) -> dict[str, Any]:
+def customer_create(request: Request, object_id: str | None = None) -> dict[str, Any]:
     store, params = request.store, request.params
     customer = shape("customer")
     customer.update(
-        id=store.new_id("cus"),
+        id=object_id or store.new_id("cus"),
         created=store.now(),
         discount=None,
         email=params.get("email"),
