@@ -98,6 +98,33 @@ def item_line(
     )
 
 
+def usage_line(
+    store: Store,
+    *,
+    invoice: dict[str, Any],
+    subscription: dict[str, Any],
+    item: dict[str, Any],
+    period: tuple[int, int],
+    at: int,
+) -> dict[str, Any]:
+    """A metered item's line: the usage its meter received for `period` up to time `at`."""
+    quantity = metered_quantity(
+        store,
+        customer_id=subscription["customer"],
+        price=item["price"],
+        period=period,
+        received_before=at,
+    )
+    return item_line(
+        store,
+        invoice=invoice,
+        subscription=subscription,
+        item=item,
+        period=period,
+        quantity=quantity,
+    )
+
+
 def _recurring(item: dict[str, Any]) -> tuple[str, int]:
     recurring = item["price"].get("recurring") or {}
     return recurring.get("interval", "month"), recurring.get("interval_count", 1)
@@ -131,21 +158,14 @@ def subscription_cycle(
     previous_latest = subscription.get("latest_invoice")
     for item in items:
         if _is_metered(item["price"]):
-            quantity = metered_quantity(
-                store,
-                customer_id=customer["id"],
-                price=item["price"],
-                period=ended,
-                received_before=at,
-            )
             invoice["lines"]["data"].append(
-                item_line(
+                usage_line(
                     store,
                     invoice=invoice,
                     subscription=subscription,
                     item=item,
                     period=ended,
-                    quantity=quantity,
+                    at=at,
                 )
             )
         elif not ending:

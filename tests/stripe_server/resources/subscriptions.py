@@ -374,7 +374,7 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
 
 @route("DELETE", r"/v1/subscriptions/(?P<id>sub_[^/]+)")
 def subscription_cancel(request: Request) -> dict[str, Any]:
-    from ..cycles import metered_quantity, subscription_end
+    from ..cycles import subscription_end, usage_line
 
     store, params = request.store, request.params
     subscription = _get(request)
@@ -401,21 +401,14 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
             if (item["price"].get("recurring") or {}).get("usage_type") != "metered":
                 continue
             period = (item["current_period_start"], now)
-            quantity = metered_quantity(
-                store,
-                customer_id=customer["id"],
-                price=item["price"],
-                period=period,
-                received_before=now,
-            )
             invoice["lines"]["data"].append(
-                item_line(
+                usage_line(
                     store,
                     invoice=invoice,
                     subscription=subscription,
                     item=item,
                     period=period,
-                    quantity=quantity,
+                    at=now,
                 )
             )
         invoice_recalculate(invoice)
