@@ -566,12 +566,15 @@ def delivery_retry(*, delivery_id: int, by=None) -> InvoiceDelivery:
 
 def delivery_rerender(*, delivery_id: int, by=None) -> InvoiceDelivery:
     """Render the PDF again and store it; different bytes go to a new `.vN` key, nothing is sent."""
-    from .pdf import invoice_pdf_render
+    from .pdf import PdfRenderError, invoice_pdf_render
 
     delivery = InvoiceDelivery.objects.select_related("account").get(pk=delivery_id)
     if delivery.state in (State.PENDING, State.NOT_OURS):
         raise NeedsAttention(f"nothing to re-render for a delivery in state {delivery.state}")
-    rendered = invoice_pdf_render(document=_document(delivery))
+    try:
+        rendered = invoice_pdf_render(document=_document(delivery))
+    except PdfRenderError as exc:
+        raise NeedsAttention(f"PDF render failed: {exc}") from exc
     try:
         key = delivery_store_pdf(delivery=delivery, content=rendered.content)
     except Exception as exc:  # storage client errors vary by backend
