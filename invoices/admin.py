@@ -409,9 +409,13 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
+        delivery = self.get_object(request, object_id)
         extra_context = {
             **(extra_context or {}),
             "can_operate": self.has_operate_permission(request),
+            "can_resend": delivery is not None
+            and delivery.state in OPERATOR_STATES
+            and bool(delivery.pdf_key),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
