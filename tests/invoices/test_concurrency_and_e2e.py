@@ -1,5 +1,6 @@
 """Many events for one invoice at once, and the whole path through a real task worker."""
 
+import io
 import threading
 from io import StringIO
 
@@ -8,6 +9,7 @@ import stripe
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
+from pypdf import PdfReader
 
 from invoices.models import EmailAttempt, InvoiceDelivery
 from tests.fixtures.stripe import sign_event
@@ -98,6 +100,11 @@ def test_cycle_invoice_reaches_the_customer_through_a_real_worker(
     assert message.template_variables["hosted_invoice_url"] == delivery.hosted_invoice_url
     assert message.bcc == ["2658568@bcc.hubspot.com"]
     assert message.attachments[0].filename == f"invoice-{delivery.number}.pdf"
+    pdf_text = "".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(message.attachments[0].content)).pages
+    )
+    assert delivery.number in pdf_text
+    assert "$500.00" in pdf_text
     assert delivery.finalized_at.timestamp() >= ts(2026, 2, 1)
 
     tracking_url = live_server.url + "/anymail/mailgun/tracking/"
