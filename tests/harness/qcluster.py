@@ -4,6 +4,7 @@ Stopped by signalling the main process only: SIGTERM to the whole process group 
 cluster (django-q2 #346).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,15 +48,32 @@ class QCluster:
         )
         return self
 
+    def _children(self) -> list[int]:
+        """Worker processes of the cluster (they hold database connections of their own)."""
+        pids = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            children = task / "children"
+            if children.exists():
+                pids += [int(pid) for pid in children.read_text().split()]
+        return pids
+
     def stop(self, timeout: float = 30) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
+        children = self._children()
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=timeout)
+            code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait(timeout=10)
+            code = self.process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
+            time.sleep(0.1)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return code
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
