@@ -256,7 +256,7 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": 1000,
     "catch_up": False,
-    "poll": 0.5,
+    "poll": 0.2,
     "sync": env.bool("Q_SYNC", default=False),
     "label": "Task queue",
 }

@@ -106,6 +106,8 @@ def _expand(server: "StripeServer", obj: Any, path: list[str]) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "stripe-compatible/1.0"
     protocol_version = "HTTP/1.1"
+    # Keep-alive answers written in two parts otherwise wait ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
