@@ -45,35 +45,36 @@ class QCluster:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: nothing can outlive stop()
         )
         return self
 
-    def _children(self) -> list[int]:
-        """Worker processes of the cluster (they hold database connections of their own)."""
-        pids = []
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
-            children = task / "children"
-            if children.exists():
-                pids += [int(pid) for pid in children.read_text().split()]
-        return pids
-
     def stop(self, timeout: float = 30) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        children = self._children()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(timeout=10)
+        """Signal the main process only; then make sure no process of the cluster remains."""
+        if self.process is None:
+            return 0
+        group = self.process.pid
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
+        while time.monotonic() < deadline and self._group_alive(group):
             time.sleep(0.1)
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return code
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        return self.process.returncode
+
+    @staticmethod
+    def _group_alive(group: int) -> bool:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
