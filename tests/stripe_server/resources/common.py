@@ -44,3 +44,16 @@ def to_bool(value: Any, param: str) -> bool:
 
 def deleted(obj: dict[str, Any]) -> dict[str, Any]:
     return {"id": obj["id"], "object": obj["object"], "deleted": True}
+
+
+def customer_param(store: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The customer a request's required `customer` parameter names, or Stripe's error."""
+    customer_id = params.get("customer")
+    if not customer_id:
+        raise StripeError("Missing required param: customer.", param="customer")
+    customer = store.objects.get("customer", {}).get(customer_id)
+    if customer is None:
+        raise StripeError(
+            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
+        )
+    return customer

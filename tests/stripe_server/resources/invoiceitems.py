@@ -7,7 +7,7 @@ from ..app import Request, list_page, route
 from ..clocks import customer_time
 from ..invoicing import invoice_recalculate, line_for_invoice_item
 from ..store import StripeError, shape
-from .common import deleted, metadata_update, to_bool, to_int
+from .common import customer_param, deleted, metadata_update, to_bool, to_int
 
 
 def _decimal(value: Any, param: str) -> Decimal:
@@ -25,14 +25,8 @@ def invoiceitem_create(request: Request) -> dict[str, Any]:
     from ..pricing import format_decimal, line_amount, round_half_up, unit_amount_decimal_for
 
     store, params = request.store, request.params
-    customer_id = params.get("customer")
-    if not customer_id:
-        raise StripeError("Missing required param: customer.", param="customer")
-    customer = store.objects.get("customer", {}).get(customer_id)
-    if customer is None:
-        raise StripeError(
-            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
-        )
+    customer = customer_param(store, params)
+    customer_id = customer["id"]
     quantity = to_int(params.get("quantity", 1), "quantity")
     pricing_params = params.get("pricing") or {}
     price_id = pricing_params.get("price") if isinstance(pricing_params, dict) else None

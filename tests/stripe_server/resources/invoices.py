@@ -13,7 +13,7 @@ from ..invoicing import (
     invoice_void,
 )
 from ..store import StripeError
-from .common import deleted, metadata_update, to_bool, to_int
+from .common import customer_param, deleted, metadata_update, to_bool, to_int
 
 
 def _payments(server: Any, invoice: dict[str, Any]) -> dict[str, Any]:
@@ -34,14 +34,7 @@ def _get(request: Request) -> dict[str, Any]:
 @route("POST", r"/v1/invoices")
 def invoice_create(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
-    customer_id = params.get("customer")
-    if not customer_id:
-        raise StripeError("Missing required param: customer.", param="customer")
-    customer = store.objects.get("customer", {}).get(customer_id)
-    if customer is None:
-        raise StripeError(
-            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
-        )
+    customer = customer_param(store, params)
     collection = params.get("collection_method", "charge_automatically")
     if collection not in ("charge_automatically", "send_invoice"):
         raise StripeError(f"Invalid collection_method: {collection}", param="collection_method")

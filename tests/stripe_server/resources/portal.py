@@ -3,19 +3,14 @@
 from typing import Any
 
 from ..app import Request, route
-from ..store import StripeError, shape
+from ..store import shape
+from .common import customer_param
 
 
 @route("POST", r"/v1/billing_portal/sessions")
 def portal_session_create(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
-    customer = params.get("customer")
-    if not customer:
-        raise StripeError("Missing required param: customer.", param="customer")
-    if store.objects.get("customer", {}).get(customer) is None:
-        raise StripeError(
-            f"No such customer: '{customer}'", param="customer", code="resource_missing"
-        )
+    customer = customer_param(store, params)["id"]
     session = shape("billing_portal.session")
     session.update(
         id=store.new_id("bps"),

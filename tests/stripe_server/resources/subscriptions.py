@@ -10,7 +10,7 @@ from ..cycles import item_line
 from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate, payment_declines
 from ..periods import add_interval
 from ..store import Store, StripeError, shape
-from .common import metadata_update, to_bool, to_int
+from .common import customer_param, metadata_update, to_bool, to_int
 
 PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
 PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
@@ -69,14 +69,8 @@ def _interval(price: dict[str, Any]) -> tuple[str, int]:
 @route("POST", r"/v1/subscriptions")
 def subscription_create(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
-    customer_id = params.get("customer")
-    if not customer_id:
-        raise StripeError("Missing required param: customer.", param="customer")
-    customer = store.objects.get("customer", {}).get(customer_id)
-    if customer is None:
-        raise StripeError(
-            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
-        )
+    customer = customer_param(store, params)
+    customer_id = customer["id"]
     specs = params.get("items")
     if not specs or not isinstance(specs, list):
         raise StripeError("Missing required param: items.", param="items")
