@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "cohorts",
     "invoices",
     "reconciliation",
+    "exports",
 ]
 
 MIDDLEWARE = [

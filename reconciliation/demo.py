@@ -39,6 +39,10 @@ ACCT_ID_BASE = 1000
 MAX_DEMO_ACCOUNTS = 5000
 FIRST_MONTH = date(2000, 1, 1)
 LAST_MONTH = date(2083, 4, 1)
+# The legacy system billed this account's usage one cent above its own tiers every month (a
+# rounding quirk), so plan backtests and the parallel run have exactly one drift to find.
+ROUNDING_DRIFT_ACCT_ID = ACCT_ID_BASE + 2
+ROUNDING_DRIFT_MINOR = 1
 INVOICE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "legacy-invoices.billing-demo.adventive.com")
 ALPHANUMERIC = string.ascii_letters + string.digits
 
@@ -332,6 +336,8 @@ def _build_invoice(
                 amount_minor=legacy_usage_amount_minor(kind_tiers, quantity, CURRENCY),
             )
         )
+    if account.acct_id == ROUNDING_DRIFT_ACCT_ID:
+        _add_rounding_quirk(charges)
     if managed:
         for job_index in range(rng.randint(1, 3)):
             service, hourly_minor = rng.choice(MANAGED_SERVICES)
@@ -362,6 +368,15 @@ def _build_invoice(
     )
     invoice.total = minor_to_major(sum(charge.amount_minor for charge in charges), CURRENCY)
     data.invoices.append(invoice)
+
+
+def _add_rounding_quirk(charges: list[_Charge]) -> None:
+    """Bill the first non-zero usage line one cent above what its tier gives."""
+    for index, charge in enumerate(charges):
+        if charge.kind in USAGE_KINDS and charge.quantity:
+            amount_minor = charge.amount_minor + ROUNDING_DRIFT_MINOR
+            charges[index] = charge._replace(amount_minor=amount_minor)
+            return
 
 
 def legacy_demo_write(data: LegacyDemoData) -> None:

@@ -1,0 +1,1 @@
+"""Export runs and what they wrote."""

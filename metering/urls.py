@@ -1,0 +1,3 @@
+"""Routes of the metering API (`POST /usage`)."""
+
+urlpatterns: list = []
