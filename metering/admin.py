@@ -26,3 +26,6 @@ class BillingAccountAdmin(admin.ModelAdmin):
     list_select_related = ["cohort"]
     readonly_fields = ["acct_id", "cohort", "created_at", "updated_at"]
     inlines = [MembershipInline]
+
+
+from . import usage_admin  # noqa: E402, F401  (registers the usage admin)

@@ -57,3 +57,6 @@ class BillingAccount(models.Model):
     def is_ours_to_deliver(self) -> bool:
         """Invoices are ours to deliver only for parallel-run and Stripe-owned accounts."""
         return self.billing_owner in (self.BillingOwner.PARALLEL, self.BillingOwner.STRIPE)
+
+
+from .usage_models import *  # noqa: E402, F403  (usage records live in their own module)

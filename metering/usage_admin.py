@@ -1,0 +1,1 @@
+"""Admin for producer tokens and usage records."""

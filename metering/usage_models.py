@@ -1,0 +1,1 @@
+"""Usage records posted by metering producers and their delivery to Stripe meters."""
