@@ -20,13 +20,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.template.loader import render_to_string
+from pypdf import PdfReader
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing_project.classifier import USAGE_KINDS
 from invoices.documents import DocumentLine, InvoiceDocument, LineGroup
 
-TEMPLATE_VERSION = "2026-11-1"
+TEMPLATE_VERSION = "2026-11-2"
 TEMPLATE_NAME = "invoices/invoice.html"
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "invoices"
@@ -135,9 +136,10 @@ def _group_view(group: LineGroup) -> GroupView:
     )
 
 
-def invoice_pdf_context(*, document: InvoiceDocument) -> dict[str, Any]:
+def invoice_pdf_context(*, document: InvoiceDocument, page_count: int = 1) -> dict[str, Any]:
     """Everything the template reads, decided here so the template only lays it out."""
     return {
+        "page_count": page_count,
         "document": document,
         "currency": document.currency,
         "sender": SENDER,
@@ -207,11 +209,25 @@ def html_to_pdf(html: str, *, source_date_epoch: int) -> bytes:
     return out.getvalue()
 
 
+def _render_with_page_count(*, document: InvoiceDocument, page_count: int) -> bytes:
+    html = render_to_string(
+        TEMPLATE_NAME, invoice_pdf_context(document=document, page_count=page_count)
+    )
+    return html_to_pdf(html, source_date_epoch=document.finalized_at)
+
+
 def invoice_pdf_render(*, document: InvoiceDocument) -> RenderedPdf:
-    """The invoice PDF; the same document and template version always give the same bytes."""
+    """The invoice PDF; the same document and template version always give the same bytes.
+
+    The footer's "Page N of M" takes M from the context rather than from xhtml2pdf's
+    `<pdf:pagecount>`, which lays the whole document out twice: one layout for the usual
+    one-page invoice, a second only when the first shows more pages.
+    """
     started = time.perf_counter()
-    html = render_to_string(TEMPLATE_NAME, invoice_pdf_context(document=document))
-    content = html_to_pdf(html, source_date_epoch=document.finalized_at)
+    content = _render_with_page_count(document=document, page_count=1)
+    pages = len(PdfReader(io.BytesIO(content)).pages)
+    if pages != 1:
+        content = _render_with_page_count(document=document, page_count=pages)
     return RenderedPdf(
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
