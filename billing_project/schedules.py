@@ -94,3 +94,11 @@ schedule_register(
         name="worker-heartbeat", func="billing_project.tasks.worker_heartbeat_task", minutes=1
     )
 )
+
+schedule_register(
+    ScheduleSpec(
+        name="stripe-webhook-resume",
+        func="billing_project.tasks.webhook_triggers_resume_task",
+        minutes=1,
+    )
+)

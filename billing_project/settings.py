@@ -108,7 +108,10 @@ DATABASES = {
 # Nothing of ours is migrated into the legacy database (the router refuses it); skipping the
 # migration run there saves rendering every migration's state when test databases are made.
 DATABASES["legacy"]["TEST"] = {"MIGRATE": False}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# Persistent connections: a new PostgreSQL connection per request or task costs more than the
+# webhook itself; health checks drop a connection the server closed (restart, failover).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_ROUTERS = ["reconciliation.routers.LegacyRouter"]
 
 # The legacy billing database is read-only for this application. Writes are refused by the

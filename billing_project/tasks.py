@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from .alerts import alert_deliver
 from .models import WorkerHeartbeat
+from .webhook_intake import webhook_trigger_process, webhook_triggers_resume
 
 HEARTBEAT_NAME = "qcluster"
 
@@ -22,3 +23,13 @@ def worker_heartbeat_task() -> None:
 def alert_deliver_task(alert_id: int) -> None:
     """Deliver one alert to the channels that do not have it yet."""
     alert_deliver(alert_id=alert_id)
+
+
+def webhook_trigger_process_task(trigger_id: int) -> None:
+    """dj-stripe's processing of one stored Stripe webhook."""
+    webhook_trigger_process(trigger_id=trigger_id)
+
+
+def webhook_triggers_resume_task() -> int:
+    """Re-enqueue Stripe webhooks whose processing failed or was lost."""
+    return webhook_triggers_resume()

@@ -3,9 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from .health import healthz
+from .views import StripeWebhookView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Ours first: it answers at the path dj-stripe's URL name reverses to (see views.py).
+    path("stripe/webhook/<uuid:uuid>/", StripeWebhookView.as_view(), name="stripe-webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("anymail/", include("anymail.urls")),
     path("", include("metering.urls")),

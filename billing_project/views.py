@@ -1,0 +1,28 @@
+"""Core HTTP endpoints other than the health check."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from djstripe.models import WebhookEndpoint
+
+from .webhook_intake import webhook_trigger_record
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+class StripeWebhookView(View):
+    """Stripe's events: 400 unless signed with the endpoint's secret; 200 once stored."""
+
+    def post(self, request: HttpRequest, uuid) -> HttpResponse:
+        if "stripe-signature" not in request.headers:
+            return HttpResponseBadRequest("Stripe-Signature header missing")
+        endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+        trigger = webhook_trigger_record(request=request, endpoint=endpoint)
+        if not trigger.valid:
+            return HttpResponseBadRequest("signature or payload not valid for this endpoint")
+        return HttpResponse(str(trigger.pk))

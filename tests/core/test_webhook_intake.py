@@ -1,0 +1,130 @@
+"""Webhook intake: the request verifies and stores; dj-stripe's processing runs as a task."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import stripe as stripe_lib
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from djstripe.models import Customer, Event, WebhookEventTrigger
+
+from billing_project.models import Alert
+from billing_project.stripe_webhook import webhook_endpoint_url
+from billing_project.webhook_intake import webhook_trigger_process, webhook_triggers_resume
+from tests.fixtures.stripe import sign_event
+
+pytestmark = pytest.mark.django_db
+
+BASE_URL = "http://testserver"
+
+
+@pytest.fixture
+def endpoint_url():
+    call_command("setup_webhook_endpoint", base_url=BASE_URL, stdout=StringIO())
+    return webhook_endpoint_url(BASE_URL).removeprefix(BASE_URL)
+
+
+@pytest.fixture
+def customer_event(stripe):
+    customer = stripe_lib.Customer.create(email="ap@bluefin.example", metadata={"acct_id": "1007"})
+    return next(
+        e
+        for e in stripe.store.events
+        if e["type"] == "customer.created" and e["data"]["object"]["id"] == customer.id
+    )
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Tasks go to the ORM queue instead of running inline, as under a real worker."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+
+def post(client, url, event):
+    payload, headers = sign_event(event)
+    return client.post(url, data=payload, content_type="application/json", **headers)
+
+
+def test_the_request_stores_and_enqueues_without_calling_stripe(
+    client, endpoint_url, customer_event, stripe, queued
+):
+    calls_before = len(stripe.store.requests)
+    response = post(client, endpoint_url, customer_event)
+    assert response.status_code == 200
+    trigger = WebhookEventTrigger.objects.get()
+    assert response.content.decode() == str(trigger.pk)
+    assert trigger.valid is True
+    assert trigger.processed is False
+    assert len(stripe.store.requests) == calls_before
+    assert not Event.objects.exists()
+    assert OrmQ.objects.count() == 1
+
+    webhook_trigger_process(trigger_id=trigger.pk)
+    trigger.refresh_from_db()
+    assert trigger.processed is True
+    assert Event.objects.get(id=customer_event["id"]).type == "customer.created"
+    assert Customer.objects.get(id=customer_event["data"]["object"]["id"]).metadata == {
+        "acct_id": "1007"
+    }
+
+
+def test_a_refused_post_is_kept_but_never_enqueued(client, endpoint_url, customer_event, queued):
+    payload, headers = sign_event(customer_event, secret="whsec_not_ours")
+    response = client.post(endpoint_url, data=payload, content_type="application/json", **headers)
+    assert response.status_code == 400
+    assert WebhookEventTrigger.objects.get().valid is False
+    assert not OrmQ.objects.exists()
+
+
+def test_processing_twice_does_nothing_the_second_time(
+    client, endpoint_url, customer_event, stripe, queued
+):
+    post(client, endpoint_url, customer_event)
+    trigger = WebhookEventTrigger.objects.get()
+    webhook_trigger_process(trigger_id=trigger.pk)
+    calls = len(stripe.store.requests)
+    webhook_trigger_process(trigger_id=trigger.pk)
+    assert len(stripe.store.requests) == calls
+    assert Event.objects.count() == 1
+
+
+def test_a_failed_processing_is_kept_alerted_once_and_resumed_until_it_succeeds(
+    client, endpoint_url, customer_event, stripe, queued, monkeypatch
+):
+    post(client, endpoint_url, customer_event)
+    trigger = WebhookEventTrigger.objects.get()
+    OrmQ.objects.all().delete()
+    monkeypatch.setattr(stripe_lib, "max_network_retries", 0)
+    stripe.fail_next(2, status=500, path="/v1/customers")
+    for _ in range(2):
+        with pytest.raises(stripe_lib.APIError):
+            webhook_trigger_process(trigger_id=trigger.pk)
+    trigger.refresh_from_db()
+    assert trigger.processed is False
+    assert trigger.exception
+    assert not Event.objects.exists()
+    alerts = Alert.objects.filter(route=Alert.Route.OPERATIONS)
+    assert alerts.count() == 1
+    assert str(trigger.pk) in alerts.get().body
+
+    assert webhook_triggers_resume(now=timezone.now()) == 0  # failed less than a minute ago
+    assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=2)) == 1
+    assert OrmQ.objects.count() == 1
+    webhook_trigger_process(trigger_id=trigger.pk)
+    trigger.refresh_from_db()
+    assert trigger.processed is True
+    assert Event.objects.filter(id=customer_event["id"]).exists()
+    assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=2)) == 0
+
+
+def test_a_trigger_whose_task_was_lost_is_resumed_after_half_an_hour(
+    client, endpoint_url, customer_event, queued
+):
+    post(client, endpoint_url, customer_event)
+    OrmQ.objects.all().delete()
+    assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=5)) == 0
+    assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=31)) == 1
+    assert webhook_triggers_resume(now=timezone.now() + timedelta(days=4)) == 0
