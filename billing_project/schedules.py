@@ -102,3 +102,11 @@ schedule_register(
         minutes=1,
     )
 )
+
+schedule_register(
+    ScheduleSpec(
+        name="task-results-prune",
+        func="billing_project.tasks.task_results_prune_task",
+        cron="30 3 * * *",
+    )
+)

@@ -258,12 +258,15 @@ Q_CLUSTER = {
     "retry": 360,
     "max_attempts": 5,
     "ack_failures": True,
-    "save_limit": 1000,
+    # 0 = keep every result, pruned by the `task-results-prune` schedule. A positive limit
+    # makes the monitor lock and read that many result rows after every task.
+    "save_limit": 0,
     "catch_up": False,
     "poll": 0.2,
     "sync": env.bool("Q_SYNC", default=False),
     "label": "Task queue",
 }
+TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=14)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=180)
 
 # --- Alerts ------------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 import os
 import socket
+from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
+from django_q.models import Success
 
 from .alerts import alert_deliver
 from .models import WorkerHeartbeat
@@ -33,3 +36,10 @@ def webhook_trigger_process_task(trigger_id: int) -> None:
 def webhook_triggers_resume_task() -> int:
     """Re-enqueue Stripe webhooks whose processing failed or was lost."""
     return webhook_triggers_resume()
+
+
+def task_results_prune_task() -> int:
+    """Delete successful task results older than `TASK_RESULTS_KEEP_DAYS` (failures stay)."""
+    cutoff = timezone.now() - timedelta(days=settings.TASK_RESULTS_KEEP_DAYS)
+    deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
+    return deleted
