@@ -11,24 +11,28 @@ the endpoint secret, to `/stripe/webhook/<STRIPE_WEBHOOK_UUID>/`.
 
 Processes: gunicorn `--workers 2 --threads 4` (gthread: two processes for two cores, eight
 request threads for the eight sender connections, keep-alive on); `qcluster` with `Q_WORKERS=2`;
-the database settings are the app's defaults (`DATABASE_CONN_MAX_AGE=0`). Schedules are not
+the database settings are the app's defaults (`DATABASE_CONN_MAX_AGE=60`). Schedules are not
 installed: the minute sweeper only re-queues retries and stuck deliveries.
 
 Phases, each on fresh invoices, after 16 warm-up invoices:
 1. ack: `--ack-events` posts on 8 keep-alive connections (closed loop: each sends its next
    post when the last is answered), 20 % of them duplicates of an earlier event (Stripe
    re-sends), the worker running. Client-observed latency, first posts and duplicates apart.
-   dj-stripe's re-fetch share: every Stripe call the app makes inside a webhook request is
-   dj-stripe's (our receiver makes none). `bench/delivery/gunicorn_conf.py` times, inside each
-   request, every stripe-python call, SQL statement and new database connection and the
-   thread's CPU; the stand-in server's own handling time of the same calls is shown next to it.
+   dj-stripe's re-fetch share: any Stripe call the app makes inside a webhook request would be
+   dj-stripe's (its processing runs in the worker, so none is expected).
+   `bench/delivery/gunicorn_conf.py` times, inside each request, every stripe-python call,
+   SQL statement and new database connection and the thread's CPU; the stand-in server's own
+   handling time of the same calls is shown next to it.
    `--ack-worker-paused` repeats the phase with the worker's processes stopped (SIGSTOP).
 2. finalized→email: `--latency-invoices` events at `--rate` per second on one connection, each
    at a random moment of its slot; from the moment the post starts to the moment the
    Mailgun-compatible server accepts the message (matched by the `stripe_invoice_id` user
-   variable). Where the time goes comes from the task row (enqueued), the worker's
-   "processing delivery-N" log line (taken), the stand-in's record of the worker's Stripe calls
-   and the delivery timeline; per invoice in `finalized_to_email.json` of the run directory.
+   variable). The request only stores the event and enqueues its task; the worker runs
+   dj-stripe's processing (its re-fetch), records the delivery and carries it on in the same
+   task. Where the time goes comes from the webhook task's row (enqueued), the worker's
+   "processing stripe-webhook-N" log line (taken), the delivery timeline ("recorded" once
+   dj-stripe processed the event, then rendered, stored, sent) and the stand-in's record of
+   the worker's Stripe calls; per invoice in `finalized_to_email.json` of the run directory.
 3. burst: `--invoices` events as fast as 8 connections go; drained = first post to the last
    delivery recorded `sent`; CPU-seconds per invoice of the worker process tree (qcluster and
    its children, /proc utime+stime, exited children included) over the same span, next to the
@@ -90,6 +94,7 @@ S3_ACCESS_KEY = "bench-delivery-access-key"
 S3_SECRET_KEY = "bench-delivery-secret-key-000000000000"  # noqa: S105 (a local test secret)
 BUCKET = "invoices-bench"
 WEB_WORKERS, WEB_THREADS, Q_WORKERS = 2, 4, 2
+QUEUE_POLL_S = 0.2  # Q_CLUSTER["poll"] in the settings
 CONNECTIONS = 8
 WARMUP_INVOICES = 16
 DUPLICATE_SHARE = 0.2
@@ -392,15 +397,15 @@ def worker_spans(calls: list[tuple]) -> dict[str, tuple[float, float, int]]:
     return spans
 
 
-PICKUP_PATTERN = re.compile(r"processing delivery-(\d+) ")
+PICKUP_PATTERN = re.compile(r"processing stripe-webhook-(\d+) ")
 
 
 def worker_pickups(run: Run) -> dict[int, float]:
-    """When a worker process took each delivery's task (its "processing delivery-<pk>" log
-    line, wall clock), first pick-up per delivery."""
+    """When a worker process took each webhook's task (its "processing stripe-webhook-<pk>"
+    log line, wall clock), first pick-up per webhook trigger."""
     pickups: dict[int, float] = {}
     for line in run.worker.log_path.read_text(errors="replace").splitlines():
-        if "processing delivery-" not in line:
+        if "processing stripe-webhook-" not in line:
             continue
         with contextlib.suppress(ValueError, KeyError):
             record = json.loads(line)
@@ -427,8 +432,10 @@ def verdict(value: float, target: float, unit: str, scale: float = 1.0) -> str:
 
 
 def delivery_timelines(invoice_ids: list[str]) -> dict[str, dict]:
-    """Per invoice: the delivery, its timeline steps (first occurrence) and its first task."""
+    """Per invoice: the delivery, its timeline steps (first occurrence) and the first run of
+    its webhook's task (trigger pk, started, stopped), which also carries the delivery."""
     from django_q.models import Task
+    from djstripe.models import WebhookEventTrigger
 
     from invoices.models import DeliveryEvent, InvoiceDelivery
 
@@ -444,14 +451,21 @@ def delivery_timelines(invoice_ids: list[str]) -> dict[str, dict]:
         .values_list("delivery_id", "step", "at")
     ):
         steps[by_pk[delivery_id]].setdefault(step, at)
-    tasks: dict[str, tuple[datetime, datetime]] = {}
-    names = {f"delivery-{pk}": invoice for pk, invoice in by_pk.items()}
+    trigger_invoice: dict[int, str] = {}
+    for pk, body in WebhookEventTrigger.objects.filter(valid=True).values_list("pk", "body"):
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            invoice = json.loads(body)["data"]["object"]["id"]
+            if invoice in deliveries:
+                trigger_invoice[pk] = invoice
+    names = {f"stripe-webhook-{pk}": pk for pk in trigger_invoice}
+    tasks: dict[str, tuple[int, datetime, datetime]] = {}
     for name, started, stopped in (
         Task.objects.filter(name__in=names)
         .order_by("started")
         .values_list("name", "started", "stopped")
     ):
-        tasks.setdefault(names[name], (started, stopped))
+        trigger = names[name]
+        tasks.setdefault(trigger_invoice[trigger], (trigger, started, stopped))
     return {
         invoice: {"delivery": delivery, "steps": steps[invoice], "task": tasks.get(invoice)}
         for invoice, delivery in deliveries.items()
@@ -631,15 +645,15 @@ def phase_latency(run: Run, events: list[dict]) -> None:
         steps, task, delivery = line["steps"], line["task"], line["delivery"]
         if task is None or invoice not in received or invoice not in spans:
             continue
-        if delivery.pk not in pickups:
+        if task[0] not in pickups:
             continue
         if any(step not in steps for step in needed):
             continue
         post, (first_call, fetched, _) = acks[invoice], spans[invoice]
-        picked = pickups[delivery.pk]
+        picked = pickups[task[0]]
         t = {name: steps[name].timestamp() for name in needed}
         render = (delivery.pdf_render_ms or 0) / 1000
-        enqueued, stopped = task[0].timestamp(), task[1].timestamp()
+        enqueued, stopped = task[1].timestamp(), task[2].timestamp()
         raw[invoice] = {
             "post": post.sent_at,
             "ack_seconds": post.seconds,
@@ -652,13 +666,17 @@ def phase_latency(run: Run, events: list[dict]) -> None:
             "mailgun": received[invoice],
             "task_stopped": stopped,
         }
-        parts["webhook post → task enqueued (in the webhook request)"].append(
+        parts["webhook post → its task enqueued (in the webhook request)"].append(
             enqueued - post.sent_at
         )
         parts["webhook ack (client-observed)"].append(post.seconds)
-        parts["enqueued → a worker takes it (queue poll every 0.5 s)"].append(picked - enqueued)
-        parts["taken → first Stripe call (DB connection, lease)"].append(first_call - picked)
-        parts["Stripe fetch (invoice + lines)"].append(fetched - first_call)
+        parts[f"enqueued → a worker takes it (queue poll every {QUEUE_POLL_S} s)"].append(
+            picked - enqueued
+        )
+        parts["taken → dj-stripe processed the event, delivery recorded"].append(
+            t["recorded"] - picked
+        )
+        parts["recorded → our Stripe fetch done (invoice + lines)"].append(fetched - t["recorded"])
         parts["document build, checks → render starts"].append(t["pdf_rendered"] - render - fetched)
         parts["PDF render"].append(render)
         parts["PDF stored (S3 exists + put)"].append(t["pdf_stored"] - t["pdf_rendered"])
@@ -723,12 +741,14 @@ def phase_burst(run: Run, events: list[dict]) -> None:
     pickups = worker_pickups(run)
     renders = [line["delivery"].pdf_render_ms / 1000 for line in timelines.values()]
     work = [
-        line["task"][1].timestamp() - pickups[line["delivery"].pk]
+        line["task"][2].timestamp() - pickups[line["task"][0]]
         for line in timelines.values()
-        if line["task"] is not None and line["delivery"].pk in pickups
+        if line["task"] is not None and line["task"][0] in pickups
     ]
     busy = sum(work)
-    run.row("  worker time per invoice (mean, taken → task done)", ms(busy / max(1, len(work))))
+    run.row(
+        "  worker time per invoice (mean, webhook task taken → done)", ms(busy / max(1, len(work)))
+    )
     mean_render = sum(renders) / len(renders)
     share = mean_render / (busy / len(work)) if work else float("nan")
     run.row("  of which PDF render (mean)", f"{ms(mean_render)} ({share:.0%})")

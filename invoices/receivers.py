@@ -1,4 +1,7 @@
-"""dj-stripe webhook receivers: record, then enqueue after commit. No network work here.
+"""dj-stripe webhook receivers: record, then start the delivery after commit.
+
+They run in the worker task that processes a stored webhook (`billing_project.webhook_intake`),
+never in Stripe's request.
 
 dj-stripe has already re-fetched and stored the object when these run; we read its
 `stripe_data` (the pinned API version's shape) rather than the raw payload.
@@ -12,7 +15,7 @@ from djstripe.models import Invoice
 
 from billing_project.datapoints import datapoint_record
 
-from .services import delivery_enqueue, delivery_record
+from .services import delivery_record, delivery_start
 
 logger = logging.getLogger("billing.invoices")
 
@@ -36,7 +39,7 @@ def invoice_event_received(sender, event, **kwargs) -> None:
     invoice = synced.stripe_data if synced is not None else event.data["object"]
     delivery, needs_work = delivery_record(invoice=invoice, event_type=event.type)
     if delivery is not None and needs_work:
-        transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
+        transaction.on_commit(lambda: delivery_start(delivery.pk))
 
 
 @djstripe_receiver(SUBSCRIPTION_EVENTS)

@@ -592,6 +592,19 @@ def delivery_rerender(*, delivery_id: int, by=None) -> InvoiceDelivery:
     return delivery
 
 
+def delivery_start(delivery_id: int) -> None:
+    """Run a just-recorded delivery at once, in the task that processed its webhook.
+
+    Receivers run in the worker (the webhook request only stores the event), so the work starts
+    without a second trip through the queue. Nothing propagates to the webhook: a failure is
+    the delivery's own (its retry schedule, or the sweeper for one left mid-way).
+    """
+    try:
+        delivery_process(delivery_id=delivery_id)
+    except Exception:
+        logger.exception("delivery %s stopped; the sweeper resumes it", delivery_id)
+
+
 def delivery_enqueue(delivery_id: int) -> None:
     """Queue the pipeline for a delivery (call after commit; the task is idempotent)."""
     from django_q.tasks import async_task
