@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.utils.html import format_html
 from djstripe import models as djstripe_models
 
-from .models import Alert, BillingEvent, WorkerHeartbeat
+from .models import Alert, BillingEvent, Monitor, WorkerHeartbeat
+from .monitoring import MONITORS, monitor_check
 
 admin.site.site_header = "Billing operations"
 admin.site.site_title = "Billing operations"
@@ -49,3 +51,32 @@ class AlertAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "beat_at", "host", "pid"]
+
+
+@admin.register(Monitor)
+class MonitorAdmin(ReadOnlyAdmin):
+    list_display = ["name", "status", "summary", "checked_at", "changed_at"]
+    readonly_fields = ["name", "ok", "summary", "detail", "checked_at", "changed_at"]
+    actions = ["check_now"]
+
+    @admin.display(description="status", ordering="ok")
+    def status(self, obj: Monitor) -> str:
+        label, colour = {True: ("OK", "#1b7f3b"), False: ("FAILING", "#b42318")}.get(
+            obj.ok, ("not checked", "#667085")
+        )
+        return format_html(
+            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:10px;'
+            'font-weight:600">{}</span>',
+            colour,
+            label,
+        )
+
+    @admin.action(description="Check the selected monitors now")
+    def check_now(self, request, queryset) -> None:
+        for monitor in queryset:
+            if monitor.name in MONITORS:
+                result = monitor_check(name=monitor.name)
+                self.message_user(request, f"{result.name}: {result.summary}")
+
+    def has_check_now_permission(self, request) -> bool:
+        return request.user.has_perm("core.change_monitor")

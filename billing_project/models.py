@@ -52,3 +52,22 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Monitor(models.Model):
+    """The latest reading of one monitored condition; an alert goes out when it turns bad."""
+
+    name = models.CharField(max_length=64, unique=True)
+    ok = models.BooleanField(null=True, help_text="Empty until the first check.")
+    summary = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reading last turned good or bad."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

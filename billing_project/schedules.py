@@ -110,3 +110,21 @@ schedule_register(
         cron="30 3 * * *",
     )
 )
+
+schedule_register(
+    ScheduleSpec(
+        name="monitor-stripe-webhook-endpoint",
+        func="billing_project.tasks.monitor_check_task",
+        cron="15 6 * * *",
+        kwargs={"name": "stripe_webhook_endpoint"},
+    )
+)
+
+schedule_register(
+    ScheduleSpec(
+        name="monitor-task-error-rate",
+        func="billing_project.tasks.monitor_check_task",
+        minutes=15,
+        kwargs={"name": "task_error_rate"},
+    )
+)

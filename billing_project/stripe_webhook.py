@@ -92,3 +92,8 @@ def webhook_endpoint_register(*, base_url: str) -> tuple[str, str]:
         api_key=settings.STRIPE_SECRET_KEY,
     )
     return created.id, created.secret
+
+
+def webhook_endpoint_remote_status(endpoint_id: str) -> str:
+    """Stripe's status of the registered endpoint (`enabled`/`disabled`). Network call."""
+    return stripe.WebhookEndpoint.retrieve(endpoint_id, api_key=settings.STRIPE_SECRET_KEY).status

@@ -43,3 +43,10 @@ def task_results_prune_task() -> int:
     cutoff = timezone.now() - timedelta(days=settings.TASK_RESULTS_KEEP_DAYS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
     return deleted
+
+
+def monitor_check_task(name: str) -> bool:
+    """Take one monitor's reading (see `billing_project.monitoring`)."""
+    from .monitoring import monitor_check
+
+    return bool(monitor_check(name=name).ok)

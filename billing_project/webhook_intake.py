@@ -31,6 +31,8 @@ from .alerts import alert_raise
 logger = logging.getLogger("billing.webhooks")
 
 PROCESS_TASK = "billing_project.tasks.webhook_trigger_process_task"
+MONITOR_TASK = "billing_project.tasks.monitor_check_task"
+ENDPOINT_MONITOR = "stripe_webhook_endpoint"
 RETRY_AFTER = timedelta(minutes=1)
 # Longer than a burst's queue could hold a trigger: no task of its own is still pending.
 LOST_AFTER = timedelta(minutes=30)
@@ -102,6 +104,8 @@ def webhook_trigger_process(*, trigger_id: int) -> None:
                 ),
                 dimensions={"trigger_id": trigger.pk, "event_id": event.get("id", "")},
             )
+            # Stripe disables an endpoint that keeps failing: look at its status now.
+            async_task(MONITOR_TASK, ENDPOINT_MONITOR, task_name="monitor-after-webhook-error")
         raise
 
 

@@ -106,9 +106,11 @@ def test_a_failed_processing_is_kept_alerted_once_and_resumed_until_it_succeeds(
     assert trigger.processed is False
     assert trigger.exception
     assert not Event.objects.exists()
-    alerts = Alert.objects.filter(route=Alert.Route.OPERATIONS)
+    alerts = Alert.objects.filter(route=Alert.Route.OPERATIONS, title__contains="webhook")
     assert alerts.count() == 1
     assert str(trigger.pk) in alerts.get().body
+    assert OrmQ.objects.count() == 1  # the endpoint status check, once
+    OrmQ.objects.all().delete()
 
     assert webhook_triggers_resume(now=timezone.now()) == 0  # failed less than a minute ago
     assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=2)) == 1
