@@ -1,8 +1,18 @@
-from django.contrib import admin
+import stripe
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from cohorts.models import CohortMembership
 
+from .locks import RunInProgress
 from .models import BillingAccount
+from .services import (
+    CustomerLinkError,
+    account_link_customer,
+    managed_jobs_import_legacy,
+    portal_session_create,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,6 +36,51 @@ class BillingAccountAdmin(admin.ModelAdmin):
     list_select_related = ["cohort"]
     readonly_fields = ["acct_id", "cohort", "created_at", "updated_at"]
     inlines = [MembershipInline]
+    actions = ["customer_portal", "link_stripe_customer", "import_legacy_managed_jobs"]
+
+    @admin.action(description="Open a Stripe Customer Portal session (one account)")
+    def customer_portal(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one account.", messages.ERROR)
+            return
+        account = queryset.get()
+        back = request.build_absolute_uri(
+            reverse("admin:metering_billingaccount_change", args=[account.pk])
+        )
+        try:
+            url = portal_session_create(account=account, return_url=back)
+        except (CustomerLinkError, stripe.StripeError) as exc:
+            self.message_user(request, f"No portal session: {exc}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            format_html(
+                'Portal session for {}: <a href="{}" target="_blank" rel="noopener">{}</a> '
+                "(valid for a short time; share it only with the customer)",
+                account,
+                url,
+                url,
+            ),
+        )
+
+    @admin.action(description="Link to the existing Stripe customer")
+    def link_stripe_customer(self, request, queryset):
+        for account in queryset:
+            try:
+                result = account_link_customer(account=account)
+            except (CustomerLinkError, RunInProgress, stripe.StripeError) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(
+                request, f"{account}: {result.outcome} {result.customer_id}", messages.SUCCESS
+            )
+
+    @admin.action(description="Import their legacy managed-service jobs")
+    def import_legacy_managed_jobs(self, request, queryset):
+        created = managed_jobs_import_legacy(
+            acct_ids=list(queryset.values_list("acct_id", flat=True))
+        )
+        self.message_user(request, f"{created} managed jobs imported from the legacy database.")
 
 
-from . import usage_admin  # noqa: E402, F401  (registers the usage admin)
+from . import catalog_admin, usage_admin  # noqa: E402, F401  (registers the usage admin)

@@ -1,4 +1,5 @@
-"""Billing accounts: the link between a legacy account, its Stripe customer and its cohort."""
+"""Billing accounts (the link between a legacy account, its Stripe customer and its cohort),
+the Stripe catalog objects we created, the subscriptions we provisioned and managed jobs."""
 
 from django.db import models
 
@@ -59,4 +60,5 @@ class BillingAccount(models.Model):
         return self.billing_owner in (self.BillingOwner.PARALLEL, self.BillingOwner.STRIPE)
 
 
+from .catalog_models import *  # noqa: E402, F403  (catalog, subscriptions, managed jobs)
 from .usage_models import *  # noqa: E402, F403  (usage records live in their own module)

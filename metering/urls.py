@@ -1,3 +1,7 @@
 """Routes of the metering API (`POST /usage`)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .api import UsageView
+
+urlpatterns = [path("usage", UsageView.as_view(), name="usage")]

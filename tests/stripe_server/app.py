@@ -159,6 +159,7 @@ class StripeServer:
         self.port = port
         self.api_version = API_VERSION
         self.finalization_grace_seconds = 3600
+        self.meter_event_delay = 0.0
         self.webhooks = WebhookDispatcher(self)
         self.store = self._new_store()
         self.expanders: dict[tuple[str | None, str], Callable] = dict(resources.EXPANDERS)
@@ -209,6 +210,7 @@ class StripeServer:
         self.webhooks.reset()
         self.store = self._new_store()
         self.finalization_grace_seconds = 3600
+        self.meter_event_delay = 0.0
         with self._faults_lock:
             self._faults.clear()
 
@@ -220,8 +222,11 @@ class StripeServer:
         path: str | None = None,
         delay: float = 0.0,
         retry_after: int | None = None,
+        after: bool = False,
     ) -> None:
-        """Answer the next `count` calls (to paths starting with `path`) with an error."""
+        """Answer the next `count` calls (to paths starting with `path`) with an error. With
+        `after`, each call is carried out first and only its answer is lost (a timeout or a
+        5xx after Stripe did the work)."""
         with self._faults_lock:
             self._faults.append(
                 {
@@ -230,6 +235,7 @@ class StripeServer:
                     "path": path,
                     "delay": delay,
                     "retry_after": retry_after,
+                    "after": after,
                 }
             )
 
@@ -247,19 +253,14 @@ class StripeServer:
         self, method: str, path: str, query: str, body: str, headers: dict[str, str]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         lower = {key.lower(): value for key, value in headers.items()}
+        # Stripe saves an idempotent result only for a request it started executing: not for
+        # one refused before (authentication, rate limiting, an injected failure).
+        executed = False
         try:
             api_key = self._authenticate(lower.get("authorization", ""))
             fault = self._take_fault(path)
-            if fault is not None:
-                if fault["delay"]:
-                    time.sleep(fault["delay"])
-                extra = {}
-                if fault["retry_after"] is not None:
-                    extra["Retry-After"] = str(fault["retry_after"])
-                kind = "rate_limit" if fault["status"] == 429 else "api_error"
-                raise StripeError(
-                    "Injected failure.", status=fault["status"], type=kind, headers=extra
-                )
+            if fault is not None and not fault["after"]:
+                raise self._fault_error(fault)
             params = decode_form(query if method in ("GET", "DELETE") else body)
             idempotency_key = lower.get("idempotency-key") if method == "POST" else None
             if idempotency_key:
@@ -268,6 +269,7 @@ class StripeServer:
                     return replay
             handler, match = self._route(method, path)
             request = Request(method, path, params, match, api_key, idempotency_key, self)
+            executed = True
             result = handler(request)
             if params.get("expand"):
                 # Expansion rewrites the answer; never the stored objects it came from.
@@ -275,10 +277,12 @@ class StripeServer:
             for expand_path in params.get("expand", []) or []:
                 result = _expand(self, result, expand_path.split("."))
             status, out_headers = 200, {}
+            if fault is not None:
+                raise self._fault_error(fault)
         except StripeError as error:
             status, result, out_headers = error.status, error.body, error.headers
             idempotency_key = lower.get("idempotency-key") if method == "POST" else None
-        if idempotency_key and status < 500:
+        if executed and idempotency_key and status < 500 and status != 429:
             fingerprint = hashlib.sha256(f"{method} {path} {body}".encode()).hexdigest()
             with self.store.lock:
                 self.store.idempotency.setdefault(
@@ -287,6 +291,16 @@ class StripeServer:
         with self.store.lock:
             self.store.requests.append({"method": method, "path": path, "status": status})
         return status, result, out_headers
+
+    @staticmethod
+    def _fault_error(fault: dict[str, Any]) -> StripeError:
+        if fault["delay"]:
+            time.sleep(fault["delay"])
+        extra = {}
+        if fault["retry_after"] is not None:
+            extra["Retry-After"] = str(fault["retry_after"])
+        kind = "rate_limit" if fault["status"] == 429 else "api_error"
+        return StripeError("Injected failure.", status=fault["status"], type=kind, headers=extra)
 
     def hosted_page(self, path: str) -> tuple[int, str, bytes]:
         """Stand-ins for Stripe's hosted invoice page and portal (no API key, like Stripe's)."""

@@ -59,6 +59,9 @@ class Store:
         self.sequence: dict[str, int] = {}
         self.listeners: list[Any] = []
         self.api_version: str | None = None
+        # (customer, meter event name) -> calls in flight now / the most seen at once.
+        self.meter_event_inflight: dict[tuple[str, str], int] = {}
+        self.meter_event_concurrency: dict[tuple[str, str], int] = {}
 
     def now(self) -> int:
         return int(time.time()) + self.clock_offset

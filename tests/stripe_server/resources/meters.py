@@ -11,7 +11,11 @@ frozen time, so the 35-day / 5-minute timestamp window and `received_at` follow 
 
 import copy
 import re
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..app import Request, list_page, route
@@ -28,6 +32,26 @@ WINDOWS = {"hour": 3600, "day": 86400}
 _WHOLE = re.compile(r"^-?\d+$")
 
 EXPANDERS: dict[tuple[str | None, str], Any] = {}
+_INFLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight(request: Request, customer_id: str, event_name: str) -> Iterator[None]:
+    """Count concurrent meter event calls per customer and event name: the highest count seen
+    is kept in the store's `meter_event_concurrency` (Stripe allows one at a time). The call
+    lasts at least the server's `meter_event_delay`."""
+    store, lane = request.store, (customer_id, event_name)
+    inflight, peak = store.meter_event_inflight, store.meter_event_concurrency
+    with _INFLIGHT_LOCK:
+        inflight[lane] = inflight.get(lane, 0) + 1
+        peak[lane] = max(peak.get(lane, 0), inflight[lane])
+    try:
+        if request.server.meter_event_delay:
+            time.sleep(request.server.meter_event_delay)
+        yield
+    finally:
+        with _INFLIGHT_LOCK:
+            inflight[lane] -= 1
 
 
 def _meter(store: Store, meter_id: str, param: str = "id") -> dict[str, Any]:
@@ -192,12 +216,20 @@ def _event_meter(store: Store, event_name: str) -> dict[str, Any]:
 
 @route("POST", r"/v1/billing/meter_events")
 def meter_event_create(request: Request) -> dict[str, Any]:
-    params, store = request.params, request.store
+    params = request.params
     reject_unknown(params, {"event_name", "payload", "identifier", "timestamp", "expand"})
     event_name = required(params, "event_name")
     payload = required(params, "payload")
     if not isinstance(payload, dict):
         raise StripeError("Invalid payload: must be a hash", param="payload")
+    # Counted by the default customer key: concurrency is a property of the call, not of the
+    # meter it turns out to reach.
+    with _in_flight(request, str(payload.get("stripe_customer_id", "")), event_name):
+        return _meter_event_create(request, event_name, payload)
+
+
+def _meter_event_create(request: Request, event_name: str, payload: dict) -> dict[str, Any]:
+    params, store = request.params, request.store
     identifier = params.get("identifier") or str(uuid.uuid4())
     if len(identifier) > 100:
         raise StripeError("Invalid identifier: must be at most 100 characters", param="identifier")

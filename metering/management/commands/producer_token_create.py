@@ -1,0 +1,22 @@
+"""`producer_token_create`: a token for a usage producer, printed once."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from metering.usage_services import producer_token_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a producer token for POST /usage. The token is printed once; only its SHA-256 "
+        "is stored."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("name", help="Which producer will use it.")
+
+    def handle(self, *args, **options) -> None:
+        if not options["name"].strip():
+            raise CommandError("give the producer a name")
+        token, raw = producer_token_create(name=options["name"])
+        self.stderr.write(f"token {token.pk} for {token.name!r} (shown once):")
+        self.stdout.write(raw)
