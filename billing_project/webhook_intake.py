@@ -54,11 +54,12 @@ def webhook_trigger_enqueue(trigger_id: int) -> None:
 def webhook_trigger_record(
     *, request: HttpRequest, endpoint: WebhookEndpoint
 ) -> WebhookEventTrigger:
-    """Store what Stripe posted, verify its signature (dj-stripe's check), enqueue if valid.
+    """Verify what Stripe posted (dj-stripe's check); store and enqueue it only if valid.
 
-    Every post is kept, valid or not, so a refused delivery can be inspected in the admin.
+    A post that fails verification is logged (address, reason) and never stored, so nobody
+    can fill the database by posting to the endpoint; the returned trigger is then unsaved.
     """
-    trigger = WebhookEventTrigger.objects.create(
+    trigger = WebhookEventTrigger(
         headers=dict(request.headers),
         body=request.body.decode(request.encoding or "utf-8", errors="replace"),
         remote_ip=get_remote_ip(request),
@@ -66,11 +67,14 @@ def webhook_trigger_record(
         webhook_endpoint=endpoint,
     )
     trigger.valid = trigger.validate(secret=endpoint.secret, api_key=_api_key(trigger))
-    trigger.save(update_fields=["valid", "updated"])
-    if trigger.valid:
-        webhook_trigger_enqueue(trigger.pk)
-    else:
-        logger.warning("stripe webhook refused", extra={"trigger_id": trigger.pk})
+    if not trigger.valid:
+        logger.warning(
+            "stripe webhook refused: signature or payload not valid",
+            extra={"remote_ip": trigger.remote_ip, "body_bytes": len(request.body)},
+        )
+        return trigger
+    trigger.save()
+    webhook_trigger_enqueue(trigger.pk)
     return trigger
 
 
