@@ -128,3 +128,9 @@ schedule_register(
         kwargs={"name": "task_error_rate"},
     )
 )
+
+schedule_register(
+    ScheduleSpec(
+        name="retention-prune", func="billing_project.tasks.retention_prune_task", cron="45 3 * * *"
+    )
+)

@@ -269,6 +269,8 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=14)
+RETENTION_WEBHOOK_TRIGGER_DAYS = env.int("RETENTION_WEBHOOK_TRIGGER_DAYS", default=90)
+RETENTION_DATAPOINT_DAYS = env.int("RETENTION_DATAPOINT_DAYS", default=800)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=180)
 
 # --- Alerts ------------------------------------------------------------------------------------

@@ -50,3 +50,14 @@ def monitor_check_task(name: str) -> bool:
     from .monitoring import monitor_check
 
     return bool(monitor_check(name=name).ok)
+
+
+def retention_prune_task() -> str:
+    """Delete archived webhook triggers and old datapoints (see `billing_project.retention`)."""
+    from .retention import retention_prune
+
+    report = retention_prune()
+    return (
+        f"{report.triggers_deleted} triggers deleted, {report.triggers_waiting_for_archive} "
+        f"waiting for the event archive, {report.datapoints_deleted} datapoints deleted"
+    )
