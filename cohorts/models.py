@@ -31,11 +31,20 @@ class Cohort(models.Model):
     cycle_end = models.DateField(
         null=True, blank=True, help_text="Last day of the billing cycle under parallel run."
     )
+    round = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Migration attempt; a cohort re-planned after a rollback starts a new round, "
+        "and checks, reviews and sign-offs of earlier rounds no longer count.",
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["number"]
+        permissions = [
+            ("operate_cohort", "Can run checks, record items, sign off and move cohorts"),
+        ]
 
     def __str__(self) -> str:
         return f"Cohort {self.number} · {self.name}"
@@ -72,3 +81,6 @@ class CohortMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} in {self.cohort}"
+
+
+from .checklist_models import *  # noqa: E402, F403  (checklist results, sign-offs, audit)

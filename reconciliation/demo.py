@@ -414,3 +414,6 @@ def legacy_demo(ctx: DemoContext) -> str:
         f"with {len(data.lines)} lines ({data.lines_at_ceiling} usage lines at a tier ceiling), "
         f"{len(data.managed_jobs)} managed jobs"
     )
+
+
+from . import demo_runs  # noqa: E402, F401  (registers the reconciliation runs step, order 60)
