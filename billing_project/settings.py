@@ -273,6 +273,11 @@ RETENTION_WEBHOOK_TRIGGER_DAYS = env.int("RETENTION_WEBHOOK_TRIGGER_DAYS", defau
 RETENTION_DATAPOINT_DAYS = env.int("RETENTION_DATAPOINT_DAYS", default=800)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=180)
 
+# --- Reconciliation ----------------------------------------------------------------------------
+# Days after a service month's end during which a side not there yet is pending (the legacy
+# run is operator-triggered); from then on a missing side is drift.
+RECONCILE_LEGACY_DEADLINE_DAYS = env.int("RECONCILE_LEGACY_DEADLINE_DAYS", default=10)
+
 # --- Alerts ------------------------------------------------------------------------------------
 SLACK_ALERTS_WEBHOOK_URL = env.str("SLACK_ALERTS_WEBHOOK_URL", default="")
 SLACK_BILLING_ALERTS_WEBHOOK_URL = env.str("SLACK_BILLING_ALERTS_WEBHOOK_URL", default="")
