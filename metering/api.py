@@ -54,11 +54,6 @@ SINGLE_STATUS = {
 }
 
 
-class TooManyItems(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_many_items"
-
-
 class ProducerTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token>`; the token is looked up by its SHA-256."""
 

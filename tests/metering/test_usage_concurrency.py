@@ -88,7 +88,7 @@ def test_concurrent_corrections_each_send_only_their_own_difference():
 
 def test_outbox_workers_never_call_stripe_twice_at_once_for_one_customer_and_meter(stripe):
     stripe_meters()
-    stripe.meter_event_delay = 0.05
+    stripe.meter_event_delay = 0.1
     accounts = [BillingAccountFactory(acct_id=3400 + n, stripe_customer_id=None) for n in range(3)]
     for account in accounts:
         stripe_customer_for(account)
