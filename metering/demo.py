@@ -17,6 +17,7 @@ from .catalog_import import catalog_import
 from .models import BillingAccount
 from .provisioning import subscriptions_provision
 from .services import CustomerLinkError, account_link_customer, managed_jobs_import_legacy
+from .usage_demo import usage_demo
 
 
 def _pricing_models() -> dict[int, int]:
@@ -118,3 +119,6 @@ def catalog_demo(ctx: DemoContext) -> str:
         f"{len(provisioned.created)} subscriptions anchored {provisioned.anchor:%Y-%m-%d} "
         f"({len(provisioned.skipped)} already); {jobs} managed jobs loaded; {problems} problems"
     )
+
+
+demo_step(36, "usage")(usage_demo)

@@ -316,6 +316,16 @@ def test_demo_bills_parallel_accounts_through_the_stripe_compatible_server(
     assert all(d.account.stripe_customer_id.startswith("cus_") for d in deliveries)
     again = _demo(skip=[])
     assert "kept" in again
+    # This month's usage for cohort 2 went through the ledger and the outbox to the meters.
+    from metering.usage_models import UsageRevision
+
+    assert "usage:" in out and "0 failed" in out
+    revisions = UsageRevision.objects.all()
+    assert revisions.exists()
+    assert set(revisions.values_list("state", flat=True)) == {"sent"}
+    identifiers = {e["id"] for e in stripe_server.store.all("billing.meter_event")}
+    assert set(revisions.values_list("identifier", flat=True)) <= identifiers
+    assert "0 new" in again.split("usage:")[1].splitlines()[0]
 
 
 @pytest.mark.django_db
