@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
+from django_q import admin as q_admin
+from django_q.models import Failure, Success
 from djstripe import models as djstripe_models
 
 from .models import Alert, BillingEvent, Monitor, WorkerHeartbeat
@@ -19,6 +22,16 @@ DJSTRIPE_ADMIN_KEPT = {
 for model in list(admin.site._registry):
     if model._meta.app_label == "djstripe" and model not in DJSTRIPE_ADMIN_KEPT:
         admin.site.unregister(model)
+
+
+class OperateActionsMixin:
+    """Admin actions marked `permissions=["operate"]` need the model's change permission held
+    by the user (operators), whatever the admin's own change rules for its forms: auditors
+    (view only) see the records and never act."""
+
+    def has_operate_permission(self, request) -> bool:
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,7 +67,7 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Monitor)
-class MonitorAdmin(ReadOnlyAdmin):
+class MonitorAdmin(OperateActionsMixin, ReadOnlyAdmin):
     list_display = ["name", "status", "summary", "checked_at", "changed_at"]
     readonly_fields = ["name", "ok", "summary", "detail", "checked_at", "changed_at"]
     actions = ["check_now"]
@@ -71,12 +84,49 @@ class MonitorAdmin(ReadOnlyAdmin):
             label,
         )
 
-    @admin.action(description="Check the selected monitors now")
+    @admin.action(description="Check the selected monitors now", permissions=["operate"])
     def check_now(self, request, queryset) -> None:
         for monitor in queryset:
             if monitor.name in MONITORS:
                 result = monitor_check(name=monitor.name)
                 self.message_user(request, f"{result.name}: {result.summary}")
 
-    def has_check_now_permission(self, request) -> bool:
-        return request.user.has_perm("core.change_monitor")
+
+# dj-stripe's own Event and WebhookEndpoint admins offer "re-sync" actions through a URL that
+# checks no permission (and answers 500 when Stripe does); these read-only pages replace them.
+admin.site.unregister(djstripe_models.Event)
+admin.site.unregister(djstripe_models.WebhookEndpoint)
+
+
+@admin.register(djstripe_models.Event)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "created", "livemode"]
+    list_filter = ["type", "livemode"]
+    search_fields = ["=id", "type"]
+    date_hierarchy = "created"
+    show_full_result_count = False
+    fields = ["id", "type", "created", "livemode", "api_version", "request_id", "data"]
+    readonly_fields = fields
+
+
+@admin.register(djstripe_models.WebhookEndpoint)
+class StripeWebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ["id", "url", "status", "api_version", "livemode"]
+    fields = ["id", "url", "status", "api_version", "enabled_events", "livemode", "djstripe_uuid"]
+    readonly_fields = fields  # the signing secret is never shown
+
+
+class _QueueActionsNeedChange:
+    """django-q2's task pages: "resubmit" re-runs a task, so it needs the change permission."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        codename = get_permission_codename("change", self.opts)
+        if request.user.has_perm(f"{self.opts.app_label}.{codename}"):
+            return actions
+        return {name: action for name, action in actions.items() if name == "delete_selected"}
+
+
+for _model, _admin in ((Failure, q_admin.FailAdmin), (Success, q_admin.TaskAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_admin.__name__, (_QueueActionsNeedChange, _admin), {}))

@@ -144,6 +144,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise reads it at start (collectstatic fills it)
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 

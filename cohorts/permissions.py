@@ -27,8 +27,25 @@ def require_view(user) -> None:
 
 
 # What an operator does beyond looking: run checks, record items, notes, reviews, sign-offs,
-# transitions and rollbacks (all through the cohort services), and rename a cohort.
-OPERATOR_EXTRA = ("cohorts.operate_cohort", "cohorts.change_cohort")
+# transitions and rollbacks (all through the cohort services), and rename a cohort; act on
+# deliveries (retry, re-render, re-send), drift records, managed jobs, producer tokens, the
+# usage outbox, history verification and the monitors. Financial records stay read-only in
+# their admins whatever the permission: these enable the admin actions that call services.
+OPERATOR_EXTRA = (
+    "cohorts.operate_cohort",
+    "cohorts.change_cohort",
+    "invoices.change_invoicedelivery",
+    "reconciliation.change_driftrecord",
+    "metering.change_billingaccount",
+    "metering.add_managedjob",
+    "metering.change_managedjob",
+    "metering.delete_managedjob",
+    "metering.add_producertoken",
+    "metering.change_producertoken",
+    "metering.change_usagerevision",
+    "exports.change_historymonth",
+    "core.change_monitor",
+)
 
 
 def groups_plan() -> dict[str, list]:

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing_project.admin import ReadOnlyAdmin
+from billing_project.admin import OperateActionsMixin, ReadOnlyAdmin
 from billing_project.errors import BillingError
 
 from .history import history_verify
@@ -169,7 +169,7 @@ class ExportRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(HistoryMonth)
-class HistoryMonthAdmin(ReadOnlyAdmin):
+class HistoryMonthAdmin(OperateActionsMixin, ReadOnlyAdmin):
     list_display = ["month_label", "file", "invoices", "rows", "totals", "verified", "exported_at"]
     list_filter = [("verified_at", admin.EmptyFieldListFilter)]
     search_fields = ["key", "sha256"]
@@ -194,7 +194,10 @@ class HistoryMonthAdmin(ReadOnlyAdmin):
             return badge("unverified", "not verified")
         return badge("verified", f"{obj.verified_at:%Y-%m-%d %H:%M}")
 
-    @admin.action(description="Verify the selected months against storage and the database")
+    @admin.action(
+        description="Verify the selected months against storage and the database",
+        permissions=["operate"],
+    )
     def verify_months(self, request, queryset):
         months = sorted(queryset.values_list("month", flat=True))
         try:

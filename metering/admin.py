@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from billing_project.admin import OperateActionsMixin
 from cohorts.models import CohortMembership
 
 from .locks import RunInProgress
@@ -29,7 +30,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(OperateActionsMixin, admin.ModelAdmin):
     list_display = ["acct_id", "name", "stripe_customer_id", "billing_owner", "cohort"]
     list_filter = ["billing_owner", "cohort"]
     search_fields = ["=acct_id", "name", "stripe_customer_id", "billing_email"]
@@ -38,7 +39,9 @@ class BillingAccountAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["customer_portal", "link_stripe_customer", "import_legacy_managed_jobs"]
 
-    @admin.action(description="Open a Stripe Customer Portal session (one account)")
+    @admin.action(
+        description="Open a Stripe Customer Portal session (one account)", permissions=["operate"]
+    )
     def customer_portal(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one account.", messages.ERROR)
@@ -63,7 +66,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Link to the existing Stripe customer")
+    @admin.action(description="Link to the existing Stripe customer", permissions=["operate"])
     def link_stripe_customer(self, request, queryset):
         for account in queryset:
             try:
@@ -75,7 +78,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
                 request, f"{account}: {result.outcome} {result.customer_id}", messages.SUCCESS
             )
 
-    @admin.action(description="Import their legacy managed-service jobs")
+    @admin.action(description="Import their legacy managed-service jobs", permissions=["operate"])
     def import_legacy_managed_jobs(self, request, queryset):
         created = managed_jobs_import_legacy(
             acct_ids=list(queryset.values_list("acct_id", flat=True))

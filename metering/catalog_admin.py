@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from billing_project.admin import ReadOnlyAdmin
+from billing_project.admin import OperateActionsMixin, ReadOnlyAdmin
 from billing_project.money import format_money
 
 from .models import CatalogObject, ManagedJob, SubscriptionRecord
@@ -62,7 +62,7 @@ class ManagedJobForm(forms.ModelForm):
 
 
 @admin.register(ManagedJob)
-class ManagedJobAdmin(admin.ModelAdmin):
+class ManagedJobAdmin(OperateActionsMixin, admin.ModelAdmin):
     form = ManagedJobForm
     list_display = [
         "account",
@@ -110,7 +110,8 @@ class ManagedJobAdmin(admin.ModelAdmin):
         return self.fields  # a job sent (or being sent) to Stripe is a financial record
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or obj.status == ManagedJob.Status.PENDING
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == ManagedJob.Status.PENDING)
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount(self, obj: ManagedJob) -> str:
@@ -141,7 +142,9 @@ class ManagedJobAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.refresh_from_db()
 
-    @admin.action(description="Send to Stripe as invoice items (next invoice)")
+    @admin.action(
+        description="Send to Stripe as invoice items (next invoice)", permissions=["operate"]
+    )
     def send_to_stripe(self, request, queryset):
         outcomes: dict[str, int] = {}
         for job in queryset.exclude(status=ManagedJob.Status.SENT):

