@@ -2,7 +2,7 @@
 and later, once accounts, reconciliation and exports exist, the board an operator finds."""
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -118,6 +118,7 @@ def _as_migrated(cohort: Cohort, signers: list, *, today: date) -> str:
         owners_set(
             cohort=cohort, owner=BillingAccount.BillingOwner.STRIPE, by=signers[0], reason=DEMO_MARK
         )
+        _clean_cycle_runs(cohort, start, end, now)
         cohort.cycle_start, cohort.cycle_end = start, end
         cohort.status = Cohort.Status.MIGRATED
         cohort.status_changed_at = now
@@ -134,6 +135,37 @@ def _as_migrated(cohort: Cohort, signers: list, *, today: date) -> str:
             message=f"{DEMO_MARK}: loaded as migrated after the {start:%B %Y} cycle",
         )
     return f"cohort 1 migrated ({start:%B %Y} cycle, signed by {', '.join(DEMO_OPERATORS)})"
+
+
+def _clean_cycle_runs(cohort: Cohort, start: date, end: date, now) -> None:
+    """The daily reconciliation runs of the migrated cycle, all clean (loaded as data, so the
+    board shows the cycle the cohort was migrated on)."""
+    from reconciliation.models import ReconciliationRun
+    from reconciliation.periods import run_period
+
+    members = BillingAccount.objects.filter(cohort=cohort).count()
+    day = start
+    while day <= end:
+        period = run_period(day)
+        ReconciliationRun.objects.get_or_create(
+            run_date=day,
+            scope_key=f"cohort:{cohort.number}",
+            attempt=1,
+            defaults={
+                "service_month": period.service_month,
+                "legacy_deadline": period.deadline,
+                "cohort_number": cohort.number,
+                "trigger": ReconciliationRun.Trigger.DEMO,
+                "status": ReconciliationRun.Status.CLEAN,
+                "accounts_checked": members,
+                "accounts_clean": members,
+                "members_in_scope": members,
+                "requested_by": DEMO_MARK,
+                "started_at": now,
+                "finished_at": now,
+            },
+        )
+        day += timedelta(days=1)
 
 
 def _in_parallel_run(cohort: Cohort, by, *, today: date) -> None:

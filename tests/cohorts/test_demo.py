@@ -1,3 +1,4 @@
+from datetime import date
 from io import StringIO
 
 from django.contrib.auth import get_user_model
@@ -5,7 +6,7 @@ from django.core.management import call_command
 
 from cohorts.checklist_models import AuditEntry, ChecklistResult, SignOff
 from cohorts.models import Cohort
-from cohorts.selectors import checklist_latest
+from cohorts.selectors import checklist_latest, cycle_progress
 from metering.models import BillingAccount
 
 from .conftest import both_databases
@@ -31,6 +32,8 @@ def test_the_demo_ends_with_cohort_1_migrated_2_in_parallel_run_3_planned_and_fa
     )
     assert owners(1) == {"stripe"} and owners(2) == {"parallel"}
     assert SignOff.objects.filter(cohort=cohorts[1]).values("by").distinct().count() == 2
+    cycle = cycle_progress(cohorts[1], today=date.today())
+    assert cycle.days_total > 27 and cycle.days_clean == cycle.days_total  # the migrated cycle
     failing = [r for r in checklist_latest(cohorts[3]).values() if not r.passed]
     assert failing and all(r.method == "automated" for r in failing)
     assert get_user_model().objects.get(username="auditor").groups.get().name == "Billing auditor"
