@@ -37,6 +37,7 @@ RETRY_AFTER = timedelta(minutes=1)
 # Longer than a burst's queue could hold a trigger: no task of its own is still pending.
 LOST_AFTER = timedelta(minutes=30)
 RESUME_WINDOW = timedelta(days=3)
+RESUME_BATCH = 1000
 EXCEPTION_MAX_LENGTH = WebhookEventTrigger._meta.get_field("exception").max_length
 
 
@@ -90,6 +91,13 @@ def webhook_trigger_process(*, trigger_id: int) -> None:
     if trigger.processed or not trigger.valid:
         return
     first_failure = not trigger.exception
+    # One alert per outage, not per event: only when no other trigger is failing already.
+    outage_known = (
+        WebhookEventTrigger.objects.filter(valid=True, processed=False)
+        .exclude(exception="")
+        .exclude(pk=trigger.pk)
+        .exists()
+    )
     try:
         with transaction.atomic():
             trigger.process(save=True, api_key=_api_key(trigger))
@@ -97,7 +105,7 @@ def webhook_trigger_process(*, trigger_id: int) -> None:
         trigger.exception = str(exc)[:EXCEPTION_MAX_LENGTH] or type(exc).__name__
         trigger.traceback = format_exc()
         trigger.save(update_fields=["exception", "traceback", "updated"])
-        if first_failure:
+        if first_failure and not outage_known:
             event = trigger.json_body
             alert_raise(
                 route="operations",
@@ -125,8 +133,9 @@ def webhook_triggers_resume(*, now=None) -> int:
         .filter(failed | lost)
         .values_list("pk", flat=True)
     )
-    count = 0
-    for trigger_id in stuck.iterator():
+    # Read the ids first: enqueueing closes an old database connection (django-q2), which
+    # would cut a server-side cursor short.
+    trigger_ids = list(stuck[:RESUME_BATCH])
+    for trigger_id in trigger_ids:
         webhook_trigger_enqueue(trigger_id)
-        count += 1
-    return count
+    return len(trigger_ids)

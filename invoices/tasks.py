@@ -33,6 +33,9 @@ def delivery_sweep_task() -> int:
         .filter(
             Q(next_attempt_at__lte=now)
             | Q(next_attempt_at__isnull=True, updated_at__lt=now - STUCK_AFTER)
+            # A lease is released when its holder finishes: one that ran out means the worker
+            # holding it died mid-way, so its delivery resumes now.
+            | Q(lease_until__lt=now)
         )
         .values_list("pk", flat=True)[:200]
     )

@@ -59,6 +59,59 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _stripe_fail(stripe: Any, mailgun: Any, options: dict[str, Any]) -> None:
+    stripe.fail_next(**options)
+
+
+def _stripe_heal(stripe: Any, mailgun: Any, _: Any) -> None:
+    with stripe._faults_lock:
+        stripe._faults.clear()
+
+
+def _mailgun_fail(stripe: Any, mailgun: Any, options: dict[str, Any]) -> None:
+    mailgun.fail_next(**options)
+
+
+def _mailgun_heal(stripe: Any, mailgun: Any, _: Any) -> None:
+    mailgun.reset_faults()
+
+
+def _stripe_events(stripe: Any, mailgun: Any, invoice_ids: list[str]) -> list[dict]:
+    """Every event of these invoices, in the order the server emitted them."""
+    wanted = set(invoice_ids)
+    with stripe.store.lock:
+        found = [
+            e
+            for e in stripe.store.events
+            if e["type"].startswith("invoice.") and e["data"]["object"].get("id") in wanted
+        ]
+        return json.loads(json.dumps(found))
+
+
+def _meter_events(stripe: Any, mailgun: Any, _: Any) -> list[dict]:
+    """Identifier, customer and value of every meter event the server accepted (one per
+    identifier: the server refuses an identifier it already has)."""
+    with stripe.store.lock:
+        events = list(stripe.store.objects.get("billing.meter_event", {}).values())
+    return [{"identifier": e["id"], "customer": e["customer"], "value": e["value"]} for e in events]
+
+
+def _tracking_payload(stripe: Any, mailgun: Any, options: dict[str, Any]) -> dict:
+    return mailgun.tracking_payload(**options)
+
+
+# Fault injection and inspection for the fault suite (`bench/faults/`).
+FAULT_COMMANDS = {
+    "stripe_fail": _stripe_fail,
+    "stripe_heal": _stripe_heal,
+    "mailgun_fail": _mailgun_fail,
+    "mailgun_heal": _mailgun_heal,
+    "stripe_events": _stripe_events,
+    "meter_events": _meter_events,
+    "tracking_payload": _tracking_payload,
+}
+
+
 def _serve(conn: Any, config: dict[str, Any]) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench stops us over the pipe
@@ -97,7 +150,7 @@ def _serve(conn: Any, config: dict[str, Any]) -> None:
     try:
         while True:
             try:
-                command, _ = conn.recv()
+                command, argument = conn.recv()
             except EOFError:
                 return
             if command == "stop":
@@ -112,6 +165,12 @@ def _serve(conn: Any, config: dict[str, Any]) -> None:
                         and e["data"]["object"].get("billing_reason") == "subscription_cycle"
                     ]
                     conn.send(json.loads(json.dumps(events)))
+            elif command in FAULT_COMMANDS:
+                try:
+                    answer = FAULT_COMMANDS[command](stripe, mailgun, argument)
+                except Exception as exc:  # handed back to the caller, who raises it
+                    answer = RuntimeError(f"{command}: {type(exc).__name__}: {exc}")
+                conn.send(answer)
             elif command == "stripe_calls":
                 with calls_lock:
                     taken = list(calls)
@@ -122,6 +181,7 @@ def _serve(conn: Any, config: dict[str, Any]) -> None:
                     [
                         {
                             "invoice": m.user_variables.get("stripe_invoice_id"),
+                            "id": m.id,
                             "delivery_id": m.user_variables.get("delivery_id"),
                             "at": m.timestamp,
                             "template": m.template,

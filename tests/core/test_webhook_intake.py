@@ -132,3 +132,19 @@ def test_a_trigger_whose_task_was_lost_is_resumed_after_half_an_hour(
     assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=5)) == 0
     assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=31)) == 1
     assert webhook_triggers_resume(now=timezone.now() + timedelta(days=4)) == 0
+
+
+def test_many_events_failing_in_one_outage_raise_one_alert(
+    client, endpoint_url, stripe, queued, monkeypatch
+):
+    monkeypatch.setattr(stripe_lib, "max_network_retries", 0)
+    for n in range(3):
+        stripe_lib.Customer.create(email=f"ap{n}@harbor.example")
+    for event in [e for e in stripe.store.events if e["type"] == "customer.created"]:
+        post(client, endpoint_url, event)
+    stripe.fail_next(100, status=500, path="/v1/customers")
+    for trigger in WebhookEventTrigger.objects.all():
+        with pytest.raises(stripe_lib.APIError):
+            webhook_trigger_process(trigger_id=trigger.pk)
+    assert WebhookEventTrigger.objects.exclude(exception="").count() == 3
+    assert Alert.objects.filter(title__contains="could not be processed").count() == 1

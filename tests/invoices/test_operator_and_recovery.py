@@ -126,6 +126,23 @@ def test_worker_dead_before_render_is_resumed_by_the_sweeper_once_its_lease_expi
     assert len(mailgun.messages) == 1
 
 
+def test_an_expired_lease_is_resumed_at_once_without_waiting_for_the_stuck_delay(
+    server, mailgun, s3_bucket
+):
+    delivery = recorded_delivery(server)
+    # Died a minute ago: recently updated, but its lease (released by any finished run) ran out.
+    InvoiceDelivery.objects.filter(pk=delivery.pk).update(
+        lease_token="00000000-0000-4000-8000-000000000002",
+        lease_until=timezone.now() - timedelta(seconds=1),
+        updated_at=timezone.now() - timedelta(minutes=1),
+        next_attempt_at=None,
+    )
+    assert delivery_sweep_task() == 1
+    delivery.refresh_from_db()
+    assert delivery.state == State.SENT
+    assert len(mailgun.messages) == 1
+
+
 def test_worker_dead_after_store_sends_exactly_once(server, mailgun, s3_bucket):
     delivery = recorded_delivery(server)
     mailgun.fail_next(1, status=500)
