@@ -72,7 +72,7 @@ def webhook_endpoint_record(
             # The primary key is Stripe's id: move the row to the registered id.
             if not dry_run:
                 WebhookEndpoint.objects.filter(pk=endpoint.pk).update(id=stripe_id)
-                endpoint = WebhookEndpoint.objects.get(pk=stripe_id)
+                endpoint = WebhookEndpoint.objects.get(id=stripe_id)
             changed.append("id")
         for key, value in wanted.items():
             setattr(endpoint, key, value)

@@ -146,3 +146,14 @@ def test_same_event_delivered_twice_is_processed_once(client, endpoint_url, cust
     assert Event.objects.filter(id=customer_event["id"]).count() == 1
     assert WebhookEventTrigger.objects.count() == 2
     assert len(stripe.store.requests) == fetches_after_first
+
+
+def test_registering_again_after_stripe_forgot_the_endpoint_moves_the_row_to_the_new_id(stripe):
+    call_command("setup_webhook_endpoint", base_url=BASE_URL, register=True, stdout=StringIO())
+    first = WebhookEndpoint.objects.get().id
+    stripe.reset()  # a fresh Stripe-compatible server (make run starts one each time)
+    call_command("setup_webhook_endpoint", base_url=BASE_URL, register=True, stdout=StringIO())
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.id != first
+    assert endpoint.id == stripe.store.all("webhook_endpoint")[0]["id"]
+    assert endpoint.secret == stripe.store.all("webhook_endpoint")[0]["secret"]
