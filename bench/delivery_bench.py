@@ -977,25 +977,12 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
         web_env["BENCH_PROFILE_DIR"] = str(run_dir / "profiles")
     web = procs.Service(
         "gunicorn",
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "billing_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            str(WEB_WORKERS),
-            "--threads",
-            str(WEB_THREADS),
-            "--worker-class",
-            "gthread",
-            "--keep-alive",
-            "5",
-            "--timeout",
-            "60",
-            "--no-control-socket",  # its default path is per user, shared with other gunicorns
-            "--config",
-            str(ROOT / "bench" / "delivery" / "gunicorn_conf.py"),
-        ],
+        procs.gunicorn_command(
+            web_port,
+            workers=WEB_WORKERS,
+            threads=WEB_THREADS,
+            config=ROOT / "bench" / "delivery" / "gunicorn_conf.py",
+        ),
         web_env,
         ROOT,
         run_dir / "gunicorn.log",

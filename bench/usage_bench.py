@@ -288,21 +288,7 @@ def main() -> int:
     port = procs.free_port()
     web = procs.Service(
         "gunicorn",
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "billing_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WEB_WORKERS),
-            "--threads",
-            str(WEB_THREADS),
-            "--worker-class",
-            "gthread",
-            "--keep-alive",
-            "5",
-            "--no-control-socket",
-        ],
+        procs.gunicorn_command(port, workers=WEB_WORKERS, threads=WEB_THREADS, timeout=None),
         env,
         ROOT,
         run_dir / "gunicorn.log",

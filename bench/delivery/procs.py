@@ -17,6 +17,41 @@ PG = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def gunicorn_command(
+    port: int,
+    *,
+    workers: int,
+    threads: int,
+    keep_alive: bool = True,
+    timeout: int | None = 60,
+    config: Path | None = None,
+) -> list[str]:
+    """The app under gunicorn (gthread) on a loopback port, as every benchmark runs it."""
+    import sys
+
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "billing_project.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+    ]
+    if keep_alive:
+        command += ["--keep-alive", "5"]
+    if timeout is not None:
+        command += ["--timeout", str(timeout)]
+    # Its default control-socket path is per user, shared with other gunicorns.
+    command.append("--no-control-socket")
+    if config is not None:
+        command += ["--config", str(config)]
+    return command
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

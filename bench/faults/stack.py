@@ -140,21 +140,9 @@ class Stack:
         self.webhook_path = webhook_endpoint_url(self.base_url)[len(self.base_url) :]
         self.web = procs.Service(
             "gunicorn",
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "billing_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                str(WEB_WORKERS),
-                "--threads",
-                str(WEB_THREADS),
-                "--worker-class",
-                "gthread",
-                "--timeout",
-                "60",
-                "--no-control-socket",
-            ],
+            procs.gunicorn_command(
+                self.web_port, workers=WEB_WORKERS, threads=WEB_THREADS, keep_alive=False
+            ),
             self._app_env(self.servers.urls["stripe"]["web"]),
             ROOT,
             self.run_dir / "gunicorn.log",
