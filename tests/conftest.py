@@ -1,4 +1,5 @@
 pytest_plugins = [
+    "tests.clock",
     "tests.fixtures.databases",
     "tests.fixtures.stripe",
     "tests.fixtures.mailgun",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from django.db import connections
 
+from tests.clock import clock_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ class QCluster:
             "LEGACY_DATABASE_URL": database_url("legacy"),
             "Q_SYNC": "false",
             "Q_WORKERS": "1",
+            **clock_env(),
             **(extra_env or {}),
         }
         self.process: subprocess.Popen | None = None
@@ -40,7 +43,7 @@ class QCluster:
     def start(self) -> "QCluster":
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "-m", "tests.harness.clocked", "manage.py", "qcluster"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
