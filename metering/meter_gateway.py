@@ -63,6 +63,57 @@ def meter_event_send(
     return MeterEventResult(Outcome.SENT)
 
 
+@dataclass(frozen=True)
+class UsageInvoice:
+    """The Stripe invoice that bills a usage period, as far as the meter side cares."""
+
+    invoice_id: str
+    status: str
+    finalized_at: int | None
+    finalizes_at: int | None
+
+    @property
+    def finalized(self) -> bool:
+        return self.status != "draft" or self.finalized_at is not None
+
+
+class InvoiceLookupFailed(Exception):
+    """Stripe could not be asked which invoice bills a usage period (retry later)."""
+
+
+def usage_invoice_find(*, customer_id: str, timestamp: datetime) -> UsageInvoice | None:
+    """The customer's subscription invoice whose usage period holds `timestamp`, or None when
+    Stripe has not made it yet (the period is still open, or its invoice is being created).
+
+    Only invoices created at or after the timestamp can bill it (metered usage is billed in
+    arrears, at the end of the period that holds it)."""
+    at = int(timestamp.timestamp())
+    try:
+        invoices = stripe.Invoice.list(
+            customer=customer_id,
+            created={"gte": at},
+            limit=100,
+            api_key=settings.STRIPE_SECRET_KEY,
+            max_network_retries=0,
+        )
+        for invoice in invoices.auto_paging_iter():
+            parent = invoice.get("parent") or {}
+            if not parent.get("subscription_details"):
+                continue  # a one-off invoice carries no metered usage
+            if not invoice.period_start <= at < invoice.period_end:
+                continue
+            transitions = invoice.get("status_transitions") or {}
+            return UsageInvoice(
+                invoice_id=invoice.id,
+                status=invoice.status,
+                finalized_at=transitions.get("finalized_at"),
+                finalizes_at=invoice.get("automatically_finalizes_at"),
+            )
+    except stripe.StripeError as exc:
+        raise InvoiceLookupFailed(_message(exc)) from exc
+    return None
+
+
 def meter_ids_by_event_name() -> dict[str, str]:
     """Active meters: event name -> meter id."""
     meters = stripe.billing.Meter.list(

@@ -7,10 +7,13 @@ parallel threads. No row lock is held across a network call: each result is reco
 conditional update of a still-pending row.
 
 A revision that Stripe would no longer bill on its invoice is marked `too_late` (and billing is
-alerted) instead of being sent: its timestamp is past Stripe's 35-day window, or its month's
-invoice has finalized (subscriptions are anchored on the 1st, 00:00 UTC, and Stripe keeps the
-cycle invoice as a draft for a grace hour in which late usage still counts). An operator settles
-it with an invoice item or a credit note; nothing is dropped.
+alerted) instead of being sent: its timestamp is past Stripe's 35-day window, or the invoice
+Stripe made for its period has finalized (or finalizes within `SEND_MARGIN`). That is read from
+Stripe, not from the calendar: Stripe keeps a cycle invoice as a draft for a grace period (one
+hour by default, up to 72 hours as configured) in which late usage still counts. Subscriptions
+are monthly and anchored on the 1st, 00:00 UTC, so usage of the current month needs no lookup,
+and one lookup per customer and month serves a run. An operator settles a too-late revision
+with an invoice item or a credit note; nothing is dropped.
 
 A 429, a 5xx or a connection failure is retried with backoff (Retry-After honoured), bounded by
 `OUTBOX_MAX_ATTEMPTS`, after which the row is `failed` for an operator. The meter event's
@@ -33,7 +36,13 @@ from billing_project.alerts import alert_raise
 from billing_project.datapoints import datapoint_record
 from billing_project.errors import BillingError
 
-from .meter_gateway import Outcome, meter_event_send
+from .meter_gateway import (
+    InvoiceLookupFailed,
+    Outcome,
+    UsageInvoice,
+    meter_event_send,
+    usage_invoice_find,
+)
 from .usage_models import UsageRevision
 from .usage_selectors import Lane, usage_outbox_due_lanes, usage_outbox_lane_due
 from .usage_types import UsageType, meter_event_name
@@ -42,7 +51,6 @@ logger = logging.getLogger("billing.usage_outbox")
 
 State = UsageRevision.State
 STRIPE_PAST_WINDOW = timedelta(days=35)
-INVOICE_GRACE = timedelta(hours=1)
 # Sending stops this long before either limit, so an event cannot reach Stripe just too late.
 SEND_MARGIN = timedelta(minutes=10)
 OUTBOX_BACKOFF_SECONDS = [30, 60, 120, 300, 900, 1800, 3600, 7200, 7200]
@@ -83,20 +91,49 @@ def _month_after(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
-def invoice_cutoff(period: date) -> datetime:
-    """The last moment usage for this day can still reach its month's invoice."""
-    month_end = datetime.combine(_month_after(period), datetime.min.time(), tzinfo=UTC)
-    return month_end + INVOICE_GRACE - SEND_MARGIN
+def period_end(period: date) -> datetime:
+    """The end of the billing period holding this usage day (monthly, anchored on the 1st)."""
+    return datetime.combine(_month_after(period), datetime.min.time(), tzinfo=UTC)
 
 
-def too_late_reason(revision: UsageRevision, now: datetime) -> str:
-    """Why this revision can no longer reach its invoice, or "" if it still can."""
+# What a run learnt of the invoices billing past periods: (customer, month) -> invoice or None.
+InvoiceCache = dict[tuple[str, date], UsageInvoice | None]
+
+
+def too_late_reason(
+    revision: UsageRevision, now: datetime, invoices: InvoiceCache | None = None
+) -> str:
+    """Why this revision can no longer reach its invoice, or "" if it still can.
+
+    Raises InvoiceLookupFailed when its period has ended and Stripe cannot say whether the
+    invoice billing it has finalized (the revision then waits: sending it blind could lose it).
+    """
     if revision.event_timestamp < now - STRIPE_PAST_WINDOW + SEND_MARGIN:
         return "older than Stripe's 35-day meter event window"
     period = revision.record.period
-    cutoff = invoice_cutoff(period)
-    if now >= cutoff:
-        return f"the {period:%B %Y} invoice finalized (cutoff {cutoff:%Y-%m-%d %H:%M} UTC)"
+    if now < period_end(period):
+        return ""  # its billing period is still open: no invoice can have billed it
+    customer_id = revision.record.account.stripe_customer_id
+    if not customer_id:
+        return ""  # no customer, no invoice: the revision waits for its customer
+    key = (customer_id, period.replace(day=1))
+    cache = {} if invoices is None else invoices
+    if key not in cache:
+        cache[key] = usage_invoice_find(customer_id=customer_id, timestamp=revision.event_timestamp)
+    invoice = cache[key]
+    if invoice is None:
+        return ""  # Stripe has not made the period's invoice yet: the usage will be on it
+    if invoice.finalized:
+        at = invoice.finalized_at
+        when = f" at {datetime.fromtimestamp(at, tz=UTC):%Y-%m-%d %H:%M} UTC" if at else ""
+        return f"the {period:%B %Y} invoice {invoice.invoice_id} finalized{when}"
+    if invoice.finalizes_at is not None:
+        finalizes = datetime.fromtimestamp(invoice.finalizes_at, tz=UTC)
+        if now >= finalizes - SEND_MARGIN:
+            return (
+                f"the {period:%B %Y} invoice {invoice.invoice_id} finalizes at "
+                f"{finalizes:%Y-%m-%d %H:%M} UTC, too soon to be sure it counts"
+            )
     return ""
 
 
@@ -158,19 +195,26 @@ def _lane_lock(lane: Lane) -> Iterator[bool]:
 
 def _lane_send(lane: Lane, now: datetime, deadline: float) -> OutboxReport:
     report = OutboxReport(lanes=1)
+    invoices: InvoiceCache = {}
     with _lane_lock(lane) as held:
         if not held:
             report.busy_lanes = 1
             return report
         for revision in usage_outbox_lane_due(lane=lane, now=now, limit=LANE_BATCH):
-            if time.monotonic() > deadline or not _send_one(revision, now, report):
+            if time.monotonic() > deadline or not _send_one(revision, now, report, invoices):
                 break  # Stripe asked us to slow down or is failing: the lane waits
     return report
 
 
-def _send_one(revision: UsageRevision, now: datetime, report: OutboxReport) -> bool:
+def _send_one(
+    revision: UsageRevision, now: datetime, report: OutboxReport, invoices: InvoiceCache
+) -> bool:
     """Send one revision; False when the lane should stop for this run."""
-    reason = too_late_reason(revision, now)
+    try:
+        reason = too_late_reason(revision, now, invoices)
+    except InvoiceLookupFailed as exc:
+        _retry(revision, f"could not read its invoice from Stripe: {exc}", now, None, report)
+        return False
     if reason:
         _too_late(revision, reason, report)
         return True

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
@@ -186,6 +186,14 @@ def reconcile_run(
     attempt. A source that cannot be read makes the run `error` with an operations alert,
     never `clean`. With `dry_run` nothing is written, no datapoint, no alert."""
     progress = progress or (lambda message: None)
+    today = timezone.now().astimezone(UTC).date()
+    if run_date > today:
+        raise BillingError(
+            f"{run_date} is in the future (today is {today} UTC): only a day that has begun "
+            "can be reconciled",
+            field="date",
+            code="future_date",
+        )
     if cohort_number is not None and not Cohort.objects.filter(number=cohort_number).exists():
         raise BillingError(f"there is no cohort {cohort_number}", field="cohort")
     period = run_period(run_date)

@@ -83,13 +83,13 @@ def world_build(stack, *, invoices: int, usage_accounts: int) -> World:
 
 
 def usage_days(count: int, today: datetime | None = None) -> list[str]:
-    """`count` distinct UTC days of the current month, today first (a day of a month whose
-    invoice has finalized is `too_late` by design, not something a fault may cause)."""
+    """`count` distinct UTC days ending today, newest first. They may reach into the previous
+    month: these accounts have no subscription, so no invoice bills their usage and none of it
+    can be `too_late` (that is decided by the invoice Stripe made, never by the calendar)."""
+    if not 1 <= count <= 30:
+        raise ValueError(f"usage days: {count} is outside 1..30 (Stripe's 35-day window)")
     today = (today or datetime.now(UTC)).date()
-    days = [today - timedelta(days=n) for n in range(today.day)]
-    if len(days) < count:
-        raise RuntimeError(f"only {len(days)} days of this month so far; {count} needed")
-    return [day.isoformat() for day in days[:count]]
+    return [(today - timedelta(days=n)).isoformat() for n in range(count)]
 
 
 # --- senders -----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from billing_project.models import Alert
 from metering.usage_models import UsageRevision
 from metering.usage_outbox import (
     OUTBOX_MAX_ATTEMPTS,
-    invoice_cutoff,
     usage_outbox_send,
     usage_revision_retry,
     usage_revision_settle,
@@ -21,7 +20,7 @@ from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import recent_day, stripe_customer_for, stripe_meters
 from tests.stripe_server.resources.meters import usage_total
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 State = UsageRevision.State
 
 
@@ -188,26 +187,6 @@ def test_usage_older_than_35_days_is_too_late_and_kept_for_an_operator(stripe, m
     assert usage_revision_settle(revision_id=revision.pk, note="invoice item ii_123")
     revision.refresh_from_db()
     assert revision.resolution_note == "invoice item ii_123"
-
-
-def test_usage_for_a_month_whose_invoice_finalized_is_too_late(stripe, meters, account):
-    record(account, 10, days_ago=2)
-    revision = UsageRevision.objects.get()
-    cutoff = invoice_cutoff(revision.record.period)
-    usage_outbox_send(now=cutoff + timedelta(minutes=1), workers=1)
-    revision.refresh_from_db()
-    assert revision.state == State.TOO_LATE
-    assert "invoice finalized" in revision.too_late_reason
-    assert sent_events(stripe) == {}
-
-
-def test_usage_just_before_the_invoice_cutoff_is_sent(stripe, meters, account):
-    record(account, 10, days_ago=2)
-    revision = UsageRevision.objects.get()
-    just_before = invoice_cutoff(revision.record.period) - timedelta(minutes=1)
-    usage_outbox_send(now=min(just_before, timezone.now()), workers=1)
-    revision.refresh_from_db()
-    assert revision.state == State.SENT
 
 
 def test_an_account_without_a_stripe_customer_waits_and_says_why(stripe, meters):

@@ -14,7 +14,7 @@ from metering.usage_services import producer_token_create
 from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import item, post, stripe_customer_for, stripe_meters
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.calendar]
 
 
 def race(count, work):

@@ -1,9 +1,11 @@
 """Runs over time: once per day unless forced, the command, re-detection and the follow-up of
 drift records, and a query count that does not grow with the number of accounts."""
 
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
@@ -205,3 +207,35 @@ def test_pending_run_then_final_run(server, cohort):
     legacy_invoice(5303, {LineKind.FLAT: 100})
     assert reconcile_run(run_date=BEFORE_DEADLINE).run.status == "pending"
     assert reconcile_run(run_date=AFTER_DEADLINE).run.status == "drift"
+
+
+# Instants where "today" and "tomorrow" are in different months or years (UTC).
+FUTURE_EDGES = {
+    "new-years-eve-2350": datetime(2026, 12, 31, 23, 50, tzinfo=UTC),
+    "new-year-0030": datetime(2027, 1, 1, 0, 30, tzinfo=UTC),
+    "leap-day": datetime(2028, 2, 29, 12, 0, tzinfo=UTC),
+    "last-of-month-2350": datetime(2027, 4, 30, 23, 50, tzinfo=UTC),
+}
+
+
+@pytest.mark.parametrize("instant", list(FUTURE_EDGES.values()), ids=list(FUTURE_EDGES))
+def test_a_day_that_has_not_begun_is_refused_and_nothing_is_recorded(server, cohort, instant):
+    member(cohort, 5310)
+    with time_machine.travel(instant, tick=False):
+        today = instant.date()
+        with pytest.raises(BillingError, match="in the future") as refused:
+            reconcile_run(run_date=today + timedelta(days=1))
+        assert refused.value.field == "date"
+        assert f"today is {today} UTC" in refused.value.message
+        assert not ReconciliationRun.objects.exists()
+        # Today itself has begun: its run is recorded (pending, its month not invoiced yet).
+        assert reconcile_run(run_date=today).run.run_date == today
+
+
+def test_command_refuses_a_future_date_with_a_clear_message(server, cohort):
+    refused = pytest.raises(
+        CommandError, match=r"2099-01-05 is in the future \(today is 2026-12-04"
+    )
+    with time_machine.travel(datetime(2026, 12, 4, 18, 0, tzinfo=UTC), tick=False), refused:
+        call_command("reconcile", "--date", "2099-01-05", stdout=StringIO(), stderr=StringIO())
+    assert not ReconciliationRun.objects.exists()
