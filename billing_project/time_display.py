@@ -31,12 +31,13 @@ def day_range_text(first: date, last: date) -> str:
     return f"{day_text(first)} {EN_DASH} {day_text(last)}"
 
 
-def period_text(start: datetime | None, end: datetime | None) -> str:
+def period_text(start: datetime | date | None, end: datetime | date | None) -> str:
     """A half-open period [start, end) as the days a person reads, in UTC.
 
     An end at exactly midnight UTC is the start of the day after the period, so the last day
     shown is the day before it: [1 Dec 00:00Z, 1 Jan 00:00Z) -> "1–31 Dec 2026". Any other end
-    falls inside its day, which is shown. No start -> ""; no end -> the start day.
+    falls inside its day, which is shown. A bare date is that day's midnight UTC, as a
+    half-open bound. No start -> ""; no end -> the start day.
     """
     if start is None:
         return ""
@@ -53,7 +54,9 @@ def moment_text(value: datetime, *, seconds: bool = False) -> str:
     return _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
-def _utc(value: datetime) -> datetime:
+def _utc(value: datetime | date) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(0), UTC)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{value!r} has no time zone; instants shown to people must be aware")
     return value.astimezone(UTC)

@@ -7,12 +7,13 @@ minor units, with the sub-minor digits Stripe priced in kept, so "$2.125" is nev
 """
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django import template
 
 from billing_project.money import MoneyError, format_money, to_decimal
+from billing_project.time_display import day_text, period_text
 
 register = template.Library()
 
@@ -82,22 +83,13 @@ def count(value: int) -> str:
     return f"{int(value):,}"
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 @register.filter
 def day(value: date | None) -> str:
-    """A date as "Nov 1, 2026", spelled out here so the process locale cannot change the bytes."""
-    return "" if value is None else f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
+    """`{{ document.due_on|day }}`: "1 Dec 2026"."""
+    return "" if value is None else day_text(value)
 
 
 @register.filter
-def period(start: date | None, end: date | None) -> str:
-    """A service period, the year written once when both ends share it: "Oct 1 – Nov 1, 2026"."""
-    if start is None:
-        return ""
-    if end is None or end == start:
-        return day(start)
-    if start.year == end.year:
-        return f"{_MONTHS[start.month - 1]} {start.day} – {day(end)}"
-    return f"{day(start)} – {day(end)}"
+def period(start: datetime | None, end: datetime | None) -> str:
+    """`{{ line.period_start|period:line.period_end }}`: [start, end) as "1–31 Dec 2026"."""
+    return period_text(start, end)

@@ -47,6 +47,10 @@ def test_an_empty_period_shows_its_start_day():
     assert period_text(utc(2026, 12, 4), utc(2026, 12, 4)) == "4 Dec 2026"
 
 
+def test_a_bare_date_is_a_half_open_bound_at_midnight_utc():
+    assert period_text(date(2026, 12, 1), date(2027, 1, 1)) == "1–31 Dec 2026"
+
+
 def test_naive_instants_are_refused():
     with pytest.raises(ValueError, match="no time zone"):
         period_text(datetime(2026, 12, 1), utc(2027, 1, 1))
