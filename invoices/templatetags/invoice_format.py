@@ -7,13 +7,11 @@ minor units, with the sub-minor digits Stripe priced in kept, so "$2.125" is nev
 """
 
 import re
-from datetime import date, datetime
 from decimal import Decimal
 
 from django import template
 
 from billing_project.money import MoneyError, format_money, to_decimal
-from billing_project.time_display import day_text, period_text
 
 register = template.Library()
 
@@ -81,15 +79,3 @@ def negate(amount_minor: int) -> int:
 def count(value: int) -> str:
     """An integer with thousands separators: 1234567 -> "1,234,567"."""
     return f"{int(value):,}"
-
-
-@register.filter
-def day(value: date | None) -> str:
-    """`{{ document.due_on|day }}`: "1 Dec 2026"."""
-    return "" if value is None else day_text(value)
-
-
-@register.filter
-def period(start: datetime | None, end: datetime | None) -> str:
-    """`{{ line.period_start|period:line.period_end }}`: [start, end) as "1–31 Dec 2026"."""
-    return period_text(start, end)

@@ -12,6 +12,7 @@ import pytest
 
 from billing_project.classifier import LineKind
 from billing_project.money import MoneyError
+from billing_project.templatetags.time_display import day, period
 from invoices.documents import DocumentLine, InvoiceDocument
 from invoices.pdf import (
     SENDER,
@@ -24,7 +25,7 @@ from invoices.pdf import (
     link_callback,
     payment_state,
 )
-from invoices.templatetags.invoice_format import cpm_text, day, period, rate_text
+from invoices.templatetags.invoice_format import cpm_text, rate_text
 
 FINALIZED_AT = 1_793_491_200  # 2026-11-01T00:00:00Z
 HOSTED_URL = "https://invoice.stripe.com/i/acct_1Nv0FGQ9RKHgCVdK/test_YWNjdF8xTnYwRkdROVJL?s=ap"
