@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from django.template import Context, Template
 
 from billing_project.time_display import day_range_text, day_text, moment_text, period_text
 
@@ -68,3 +69,20 @@ def test_an_instant_is_written_in_utc_and_says_so():
     plus_two = timezone(timedelta(hours=2))
     assert moment_text(datetime(2026, 12, 4, 20, 5, 9, tzinfo=plus_two)) == "2026-12-04 18:05 UTC"
     assert moment_text(utc(2026, 12, 4, 18, 5, 9), seconds=True) == "2026-12-04 18:05:09 UTC"
+
+
+def test_template_filters_write_instants_in_utc_and_inclusive_cycles():
+    rendered = Template(
+        "{% load time_display %}{{ at|moment }}|{{ at|moment:True }}|{{ first|days:last }}"
+        "|{{ missing|moment }}"
+    ).render(
+        Context(
+            {
+                "at": utc(2026, 12, 4, 18, 5, 9),
+                "first": date(2026, 12, 1),
+                "last": date(2026, 12, 31),
+                "missing": None,
+            }
+        )
+    )
+    assert rendered == "2026-12-04 18:05 UTC|2026-12-04 18:05:09 UTC|1–31 Dec 2026|"
