@@ -139,6 +139,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Datetimes the admin shows by default end in the zone ("2026-12-04 18:05 UTC").
+FORMAT_MODULE_PATH = ["billing_project.formats"]
 USE_I18N = True
 USE_TZ = True
 

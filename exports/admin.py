@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from billing_project.admin import OperateActionsMixin, ReadOnlyAdmin
 from billing_project.errors import BillingError
+from billing_project.time_display import moment_text
 
 from .history import history_verify
 from .models import ExportFile, ExportRun, HistoryMonth, LegacyPdfCopy
@@ -192,7 +193,7 @@ class HistoryMonthAdmin(OperateActionsMixin, ReadOnlyAdmin):
     def verified(self, obj: HistoryMonth) -> str:
         if obj.verified_at is None:
             return badge("unverified", "not verified")
-        return badge("verified", f"{obj.verified_at:%Y-%m-%d %H:%M}")
+        return badge("verified", moment_text(obj.verified_at))
 
     @admin.action(
         description="Verify the selected months against storage and the database",

@@ -28,6 +28,7 @@ from django.utils.html import format_html
 from django_q.tasks import async_task
 
 from billing_project.money import format_money
+from billing_project.time_display import moment_text
 
 from .models import DeliveryEvent, EmailAttempt, InvoiceDelivery, TrackingEvent
 from .selectors import delivery_list, delivery_pdf_url, delivery_resend_list, month_bounds
@@ -70,10 +71,8 @@ def state_badge_html(state: str, label: str) -> str:
 
 
 def moment(value: datetime | None, *, seconds: bool = False) -> str:
-    """A compact local timestamp ("2026-11-01 02:24"), sortable by eye down a column."""
-    if value is None:
-        return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    """An instant for a column: "2026-11-01 02:24 UTC", or an em dash."""
+    return "—" if value is None else moment_text(value, seconds=seconds)
 
 
 def month_param(month: date) -> str:

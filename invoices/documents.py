@@ -24,6 +24,10 @@ def _date(timestamp: int | None) -> date | None:
     return datetime.fromtimestamp(timestamp, tz=UTC).date() if timestamp else None
 
 
+def _instant(timestamp: int | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
 @dataclass(frozen=True)
 class DocumentLine:
     kind: LineKind
@@ -31,8 +35,9 @@ class DocumentLine:
     quantity: int
     unit_amount_decimal: str | None
     amount_minor: int
-    period_start: date | None
-    period_end: date | None
+    # Stripe's half-open service period [start, end) as UTC instants; shown with period_text.
+    period_start: datetime | None
+    period_end: datetime | None
     discount_minor: int = 0
 
 
@@ -61,8 +66,8 @@ class InvoiceDocument:
     customer_address: str
     issued_on: date
     due_on: date | None
-    period_start: date | None
-    period_end: date | None
+    period_start: datetime | None
+    period_end: datetime | None
     collection_method: str
     hosted_invoice_url: str
     lines: tuple[DocumentLine, ...]
@@ -110,8 +115,8 @@ def invoice_document_build(
                 quantity=int(line.get("quantity") or 0),
                 unit_amount_decimal=_unit_amount(line),
                 amount_minor=int(line["amount"]),
-                period_start=_date(period.get("start")),
-                period_end=_date(period.get("end")),
+                period_start=_instant(period.get("start")),
+                period_end=_instant(period.get("end")),
                 discount_minor=discount,
             )
         )

@@ -10,7 +10,6 @@ customer reads.
 """
 
 import json
-from datetime import date
 
 from anymail.backends.base import AnymailBaseBackend
 from anymail.message import AnymailMessage
@@ -19,6 +18,7 @@ from django.core.mail import get_connection
 from django.template.loader import render_to_string
 
 from billing_project.money import format_money
+from billing_project.time_display import day_text, period_text
 from invoices.documents import InvoiceDocument
 from invoices.mailgun import mailgun_backend_in_use, normalise_message_id
 
@@ -27,7 +27,6 @@ from invoices.mailgun import mailgun_backend_in_use, normalise_message_id
 DEFAULT_TEMPLATES = {"send_invoice": "invoice_new", "charge_automatically": "invoice_notify"}
 SEND_INVOICE = "send_invoice"
 PDF_CONTENT_TYPE = "application/pdf"
-EN_DASH = "\u2013"
 
 
 def invoice_email_templates() -> dict[str, str]:
@@ -55,10 +54,10 @@ def invoice_email_variables(document: InvoiceDocument) -> dict[str, str]:
         "total": format_money(document.total_minor, document.currency),
         "currency": document.currency.upper(),
         "due_date": document.due_on.isoformat() if document.due_on else "",
-        "due_date_display": _display_date(document.due_on) if document.due_on else "",
+        "due_date_display": day_text(document.due_on) if document.due_on else "",
         "hosted_invoice_url": document.hosted_invoice_url,
         "customer_name": document.customer_name,
-        "period": _display_period(document.period_start, document.period_end),
+        "period": period_text(document.period_start, document.period_end),
         "status": document.status,
     }
 
@@ -145,18 +144,3 @@ def _subject(variables: dict[str, str], *, pays_by_link: bool) -> str:
         return f"Invoice {number} from Adventive — {amount}{due}"
     charged = "charged" if variables["status"] == "paid" else "to be charged"
     return f"Your Adventive invoice {number} — {amount} {charged}"
-
-
-def _display_date(day: date) -> str:
-    return f"{day:%b} {day.day}, {day.year}"
-
-
-def _display_period(start: date | None, end: date | None) -> str:
-    """Mar 1 to Mar 31, 2026 joined by an en dash; the year repeats only across two years."""
-    if start is None or end is None:
-        return _display_date(start or end) if (start or end) else ""
-    if start == end:
-        return _display_date(start)
-    if start.year == end.year:
-        return f"{start:%b} {start.day} {EN_DASH} {_display_date(end)}"
-    return f"{_display_date(start)} {EN_DASH} {_display_date(end)}"

@@ -7,7 +7,6 @@ minor units, with the sub-minor digits Stripe priced in kept, so "$2.125" is nev
 """
 
 import re
-from datetime import date
 from decimal import Decimal
 
 from django import template
@@ -80,24 +79,3 @@ def negate(amount_minor: int) -> int:
 def count(value: int) -> str:
     """An integer with thousands separators: 1234567 -> "1,234,567"."""
     return f"{int(value):,}"
-
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-@register.filter
-def day(value: date | None) -> str:
-    """A date as "Nov 1, 2026", spelled out here so the process locale cannot change the bytes."""
-    return "" if value is None else f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
-
-
-@register.filter
-def period(start: date | None, end: date | None) -> str:
-    """A service period, the year written once when both ends share it: "Oct 1 – Nov 1, 2026"."""
-    if start is None:
-        return ""
-    if end is None or end == start:
-        return day(start)
-    if start.year == end.year:
-        return f"{_MONTHS[start.month - 1]} {start.day} – {day(end)}"
-    return f"{day(start)} – {day(end)}"

@@ -3,7 +3,7 @@
 import html
 import re
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -336,3 +336,18 @@ def test_index_shows_this_months_funnel_linking_to_the_filtered_changelist(admin
     assert 'data-state="failed" data-count="0"' in page
     assert f"{reverse(CHANGELIST)}?month={month_param(month)}&amp;state=sent" in page
     assert "All 4 invoices finalized" in page
+
+
+def test_times_on_the_delivery_pages_say_utc(admin_client):
+    finalized = datetime(2026, 12, 4, 18, 5, tzinfo=UTC)
+    delivery = InvoiceDeliveryFactory(sent=True, finalized_at=finalized)
+    DeliveryEventFactory(
+        delivery=delivery, step="email_sent", at=finalized + timedelta(seconds=429)
+    )
+
+    changelist = admin_client.get(reverse(CHANGELIST)).content.decode()
+    detail = admin_client.get(change_url(delivery)).content.decode()
+
+    assert "2026-12-04 18:12 UTC" in changelist  # the last event column
+    assert "2026-12-04 18:12:09 UTC" in detail  # the timeline
+    assert "2026-12-04 18:05 UTC" in detail  # finalized at, Django's own field display

@@ -1,10 +1,14 @@
 """The invoice document read from Stripe's invoice, and the equations checked before sending."""
 
 import copy
+import io
+from datetime import UTC, datetime
 
+import pypdf
 import pytest
 
 from invoices.documents import document_equation_errors, invoice_document_build
+from invoices.pdf import invoice_pdf_render
 
 INVOICE = {
     "id": "in_1",
@@ -60,7 +64,8 @@ def test_document_reads_totals_credits_and_groups():
     assert document.pretax_credit_minor == 1_000
     assert [group.kind.value for group in document.groups] == ["flat", "ST"]
     assert document.customer_address == "1 Harbor Way\nSeattle WA 98101\nUS"
-    assert str(document.period_start) == "2026-02-01"
+    assert document.period_start == datetime(2026, 2, 1, tzinfo=UTC)
+    assert document.period_end == datetime(2026, 4, 1, tzinfo=UTC)
     assert document_equation_errors(document) == []
 
 
@@ -77,3 +82,17 @@ def test_an_invoice_that_does_not_add_up_is_named(field, value, message):
     broken[field] = value
     errors = document_equation_errors(invoice_document_build(invoice=broken, lines=LINES))
     assert any(message in error for error in errors), errors
+
+
+def test_a_stripe_december_period_reaches_the_pdf_as_1_to_31_december():
+    december = {"start": 1796083200, "end": 1798761600}  # [2026-12-01, 2027-01-01) UTC
+    lines = [{**LINES[0], "amount": 53_900, "period": december}]
+    invoice = {**INVOICE, "total_discount_amounts": [], "total_pretax_credit_amounts": []}
+    document = invoice_document_build(invoice=invoice, lines=lines, acct_id=1042)
+
+    content = invoice_pdf_render(document=document).content
+
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert "Service period 1–31 Dec 2026" in text
+    assert "Account Charges 1–31 Dec 2026" in text

@@ -9,7 +9,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -45,8 +45,8 @@ def _document(**changes: object) -> InvoiceDocument:
         customer_address="1 Main St\nSpringfield IL 62701\nUS",
         issued_on=date(2026, 3, 31),
         due_on=date(2026, 4, 1),
-        period_start=date(2026, 3, 1),
-        period_end=date(2026, 3, 31),
+        period_start=datetime(2026, 3, 1, tzinfo=UTC),
+        period_end=datetime(2026, 4, 1, tzinfo=UTC),
         collection_method="send_invoice",
         hosted_invoice_url=HOSTED_URL,
         lines=(),
@@ -124,7 +124,7 @@ def test_invoice_email_reaches_mailgun_with_stored_template_variables_tags_and_p
     assert received.from_email == "billing-noreply@notify.adventive.com"
     assert received.to == [CUSTOMER]
     assert received.bcc == [BCC]
-    assert received.subject == "Invoice 7FE1-0001 from Adventive — $539.00 due Apr 1, 2026"
+    assert received.subject == "Invoice 7FE1-0001 from Adventive — $539.00 due 1 Apr 2026"
     assert received.template == "invoice_new"
     assert received.template_variables == {
         "number": "7FE1-0001",
@@ -132,10 +132,10 @@ def test_invoice_email_reaches_mailgun_with_stored_template_variables_tags_and_p
         "total": "$539.00",
         "currency": "USD",
         "due_date": "2026-04-01",
-        "due_date_display": "Apr 1, 2026",
+        "due_date_display": "1 Apr 2026",
         "hosted_invoice_url": HOSTED_URL,
         "customer_name": "Acme & Sons",
-        "period": "Mar 1 \u2013 Mar 31, 2026",
+        "period": "1\u201331 Mar 2026",
         "status": "open",
     }
     assert received.user_variables == {
@@ -179,7 +179,7 @@ def test_bcc_goes_once_per_message_not_once_per_recipient(mailgun):
             "send_invoice",
             "open",
             "invoice_new",
-            "Invoice 7FE1-0001 from Adventive — $539.00 due Apr 1, 2026",
+            "Invoice 7FE1-0001 from Adventive — $539.00 due 1 Apr 2026",
         ),
         (
             "charge_automatically",
@@ -279,8 +279,8 @@ def test_variables_format_money_dates_and_periods_for_people():
         amount_due_minor=123_456,
         total_minor=150_000,
         due_on=None,
-        period_start=date(2025, 12, 1),
-        period_end=date(2026, 1, 31),
+        period_start=datetime(2025, 12, 1, tzinfo=UTC),
+        period_end=datetime(2026, 2, 1, tzinfo=UTC),
     )
 
     variables = invoice_email_variables(document)
@@ -290,7 +290,7 @@ def test_variables_format_money_dates_and_periods_for_people():
     assert variables["currency"] == "EUR"
     assert variables["due_date"] == ""
     assert variables["due_date_display"] == ""
-    assert variables["period"] == "Dec 1, 2025 \u2013 Jan 31, 2026"
+    assert variables["period"] == "1 Dec 2025 \u2013 31 Jan 2026"
     assert all(isinstance(value, str) for value in variables.values())
 
 
@@ -308,7 +308,7 @@ def test_local_file_backend_writes_a_readable_message_without_mailgun_fields(set
     assert b"t:variables" not in raw
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"].strip() == (
-        "Invoice 7FE1-0001 from Adventive — $539.00 due Apr 1, 2026"
+        "Invoice 7FE1-0001 from Adventive — $539.00 due 1 Apr 2026"
     )
     assert parsed["From"] == "billing-noreply@notify.adventive.com"
     assert message.bcc == [BCC]
@@ -334,7 +334,7 @@ def test_test_backend_gets_the_local_rendering_and_a_stable_local_id():
     assert invoice_email_send(message) == "local-81:invoice_new:2"
 
     [sent] = mail.outbox
-    assert sent.subject == "Invoice 7FE1-0001 from Adventive — $539.00 due Apr 1, 2026"
+    assert sent.subject == "Invoice 7FE1-0001 from Adventive — $539.00 due 1 Apr 2026"
     assert sent.bcc == [BCC]
     [(html, mimetype)] = sent.alternatives
     assert mimetype == "text/html"

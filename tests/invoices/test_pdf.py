@@ -4,7 +4,7 @@ import os
 import re
 import threading
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pypdf
@@ -12,6 +12,7 @@ import pytest
 
 from billing_project.classifier import LineKind
 from billing_project.money import MoneyError
+from billing_project.templatetags.time_display import day, period
 from invoices.documents import DocumentLine, InvoiceDocument
 from invoices.pdf import (
     SENDER,
@@ -24,7 +25,7 @@ from invoices.pdf import (
     link_callback,
     payment_state,
 )
-from invoices.templatetags.invoice_format import cpm_text, day, period, rate_text
+from invoices.templatetags.invoice_format import cpm_text, rate_text
 
 FINALIZED_AT = 1_793_491_200  # 2026-11-01T00:00:00Z
 HOSTED_URL = "https://invoice.stripe.com/i/acct_1Nv0FGQ9RKHgCVdK/test_YWNjdF8xTnYwRkdROVJL?s=ap"
@@ -37,8 +38,8 @@ def _line(
     quantity: int = 1,
     unit: str | None = None,
     amount: int,
-    start: date | None = date(2026, 10, 1),
-    end: date | None = date(2026, 11, 1),
+    start: datetime | None = datetime(2026, 10, 1, tzinfo=UTC),
+    end: datetime | None = datetime(2026, 11, 1, tzinfo=UTC),
     discount: int = 0,
 ) -> DocumentLine:
     return DocumentLine(
@@ -59,8 +60,8 @@ LINES = (
         "Adventive Platform - Growth plan",
         unit="250000",
         amount=250_000,
-        start=date(2026, 11, 1),
-        end=date(2026, 12, 1),
+        start=datetime(2026, 11, 1, tzinfo=UTC),
+        end=datetime(2026, 12, 1, tzinfo=UTC),
     ),
     _line(
         LineKind.ST,
@@ -102,8 +103,8 @@ def _document(**changes: object) -> InvoiceDocument:
         customer_address="200 Market Street, Floor 9\nSan Francisco CA 94105\nUS",
         issued_on=date(2026, 11, 1),
         due_on=date(2026, 12, 1),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 12, 1),
+        period_start=datetime(2026, 10, 1, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, tzinfo=UTC),
         collection_method="send_invoice",
         hosted_invoice_url=HOSTED_URL,
         lines=LINES,
@@ -139,9 +140,9 @@ def test_pdf_shows_number_parties_dates_groups_and_totals():
     assert "ap@northwind.example" in text
     assert SENDER.name in text
     assert "1500 Broadway, Suite 1200 New York, NY 10036" in text
-    assert "Issue date Nov 1, 2026" in text
-    assert "Due date Dec 1, 2026" in text
-    assert "Service period Oct 1 – Dec 1, 2026" in text
+    assert "Issue date 1 Nov 2026" in text
+    assert "Due date 1 Dec 2026" in text
+    assert "Service period 1 Oct – 30 Nov 2026" in text
     labels = [
         "Flat subscription",
         "ST impressions",
@@ -172,8 +173,8 @@ def test_impression_lines_show_quantity_and_cpm_other_lines_unit_price():
     assert "456,789 impressions $4.125 / 1,000 $1,884.25" in text
     assert "12,000 impressions $15.00 / 1,000 $180.00" in text
     assert "Creative build, 12 hours 12 $150.00 $1,800.00" in text
-    assert "Oct 1 – Nov 1, 2026" in text
-    assert "Nov 1 – Dec 1, 2026" in text
+    assert "1–31 Oct 2026" in text
+    assert "1–30 Nov 2026" in text
 
 
 def test_same_document_renders_byte_identical():
@@ -321,7 +322,7 @@ def test_send_invoice_shows_the_hosted_pay_link_as_text_and_link():
 
     text = _text(content)
     assert "Pay this invoice online" in text
-    assert "AMOUNT DUE BY DEC 1, 2026 $9,500.67" in text
+    assert "AMOUNT DUE BY 1 DEC 2026 $9,500.67" in text
     reader = pypdf.PdfReader(io.BytesIO(content))
     uris = {
         annotation.get_object()["/A"]["/URI"]
@@ -425,12 +426,30 @@ def test_rate_text_keeps_sub_minor_digits(rate_minor, currency, expected):
     assert rate_text(rate_minor, currency) == expected
 
 
-def test_period_writes_the_year_once_when_shared():
-    assert period(date(2026, 10, 1), date(2026, 11, 1)) == "Oct 1 – Nov 1, 2026"
-    assert period(date(2026, 12, 1), date(2027, 1, 1)) == "Dec 1, 2026 – Jan 1, 2027"
-    assert period(date(2026, 10, 1), None) == "Oct 1, 2026"
+def test_december_service_period_reads_as_the_days_it_covers():
+    december = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    lines = (
+        _line(
+            LineKind.FLAT, "Adventive Platform", amount=SUBTOTAL, start=december[0], end=december[1]
+        ),
+    )
+    document = _document(lines=lines, period_start=december[0], period_end=december[1])
+
+    text = _text(invoice_pdf_render(document=document).content)
+
+    assert "Service period 1–31 Dec 2026" in text
+    assert "Adventive Platform 1–31 Dec 2026" in text
+    assert "Jan 2027" not in text
+
+
+def test_period_and_day_filters_write_what_people_read():
+    assert period(datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)) == (
+        "1–31 Dec 2026"
+    )
+    assert period(datetime(2026, 10, 1, tzinfo=UTC), None) == "1 Oct 2026"
     assert period(None, None) == ""
-    assert day(date(2026, 5, 9)) == "May 9, 2026"
+    assert day(date(2026, 5, 9)) == "9 May 2026"
+    assert day(None) == ""
 
 
 def test_link_callback_maps_only_our_static_assets():
