@@ -18,3 +18,6 @@ class CoreConfig(AppConfig):
             stripe.api_base = settings.STRIPE_API_BASE
 
         from . import receivers, schedules  # noqa: F401  (connect receivers, declare schedules)
+        from .djstripe_compat import djstripe_compat_apply
+
+        djstripe_compat_apply()

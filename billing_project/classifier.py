@@ -1,8 +1,9 @@
 """The one line classifier: which kind of charge a Stripe line or a legacy line is.
 
-Every Stripe object we create (products, prices, invoice items) carries `metadata.kind`; the
-PDF, reconciliation and reports group lines by it. A line whose kind is unknown is `other`,
-never guessed from its description.
+Every Stripe object we create (products, prices, invoice items) carries `metadata.kind`, and
+our catalog keeps the kind of every price and product we made; the PDF, reconciliation and
+reports group lines by it. A line whose kind is unknown is `other`, never guessed from its
+description.
 """
 
 from collections.abc import Iterable, Mapping
@@ -46,21 +47,31 @@ def classify_stripe_line(
     *,
     prices: Mapping[str, Mapping[str, Any]] | None = None,
     products: Mapping[str, Mapping[str, Any]] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> LineKind:
-    """Kind of a Stripe invoice line (API 2025+ shape: `pricing.price_details`).
+    """Kind of a Stripe invoice line (API 2025+ shape: `parent`, `pricing.price_details`).
 
-    Looks at the line's own metadata (copied from the invoice item or subscription item),
-    then the price's and the product's metadata when given (by id, or expanded objects).
+    An invoice item's line carries the item's metadata, where we write `kind`. A subscription
+    line carries the *subscription's* metadata (Stripe copies it onto every line of the
+    subscription), which says nothing about the line: its kind comes from the price. Prices
+    and products are looked up in `kinds` (Stripe id -> kind, the catalog we created), then
+    in their own metadata when given (by id in `prices`/`products`, or expanded).
     """
     details = (line.get("pricing") or {}).get("price_details") or {}
     price = details.get("price")
     product = details.get("product")
     price_obj = price if isinstance(price, Mapping) else (prices or {}).get(price or "")
+    price_id = price.get("id") if isinstance(price, Mapping) else price
     if product is None and isinstance(price_obj, Mapping):
         product = price_obj.get("product")
     product_obj = product if isinstance(product, Mapping) else (products or {}).get(product or "")
+    product_id = product.get("id") if isinstance(product, Mapping) else product
+    catalog = kinds or {}
+    from_subscription = (line.get("parent") or {}).get("type") == "subscription_item_details"
     return kind_from_metadata(
-        line.get("metadata"),
+        None if from_subscription else line.get("metadata"),
+        {"kind": catalog.get(price_id or "")},
+        {"kind": catalog.get(product_id or "")},
         (price_obj or {}).get("metadata"),
         (product_obj or {}).get("metadata"),
     )

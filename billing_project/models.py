@@ -1,4 +1,5 @@
-"""Shared records every app writes: datapoints, alerts, the worker heartbeat."""
+"""Shared records every app writes: datapoints, alerts, the worker heartbeat, monitors and the
+state of the dj-stripe mirror."""
 
 from django.db import models
 
@@ -71,3 +72,30 @@ class Monitor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StripeMirror(models.Model):
+    """dj-stripe's copy of the objects one Stripe event touched: updated after our own handling
+    of the event, retried on its own schedule, never holding up a delivery."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Mirrored"
+        FAILED = "failed", "Failed (gave up)"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=250)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.state})"

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +18,7 @@ from djstripe.models import WebhookEndpoint
 
 from .alerts import alert_raise
 from .models import Monitor
+from .stripe_api import StripeApiError
 from .stripe_webhook import webhook_endpoint_remote_status
 from .webhook_intake import ENDPOINT_MONITOR
 
@@ -49,7 +49,7 @@ def stripe_endpoint_read() -> Reading:
         )
     try:
         status = webhook_endpoint_remote_status(endpoint.id)
-    except stripe.StripeError as exc:
+    except StripeApiError as exc:
         return Reading(False, f"Stripe could not be asked: {exc}", {"endpoint": endpoint.id})
     if status != "enabled":
         return Reading(

@@ -246,6 +246,13 @@ STRIPE_API_VERSION = stripe.api_version
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE
+# This process's share of Stripe's rate limit (100 requests/s in live mode, 25 in test mode,
+# per account); 0 = unpaced (the default against a local STRIPE_API_BASE). A 429 is still
+# honoured (Retry-After) whatever the share. https://docs.stripe.com/rate-limits
+STRIPE_REQUESTS_PER_SECOND = env.float(
+    "STRIPE_REQUESTS_PER_SECOND",
+    default=0.0 if STRIPE_API_BASE else (40.0 if STRIPE_LIVE_MODE else 10.0),
+)
 # A fixed UUID keeps the endpoint URL stable across deploys (Stripe is configured with it).
 STRIPE_WEBHOOK_UUID = env.str("STRIPE_WEBHOOK_UUID", default="7b1f3c52-4d0e-4a8e-9b59-1c2d3e4f5a6b")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"

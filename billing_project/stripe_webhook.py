@@ -8,12 +8,13 @@ signing secret Stripe generated, which operators then set as `STRIPE_WEBHOOK_SEC
 
 from dataclasses import dataclass
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint
+
+from . import stripe_api
 
 ENABLED_EVENTS = [
     "invoice.finalized",
@@ -22,6 +23,8 @@ ENABLED_EVENTS = [
     "invoice.updated",
     "customer.subscription.updated",
     "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
 ]
 
@@ -83,17 +86,18 @@ def webhook_endpoint_record(
 
 def webhook_endpoint_register(*, base_url: str) -> tuple[str, str]:
     """Create the endpoint in Stripe; returns (Stripe id, signing secret). Network call."""
-    created = stripe.WebhookEndpoint.create(
+    created = stripe_api.request(
+        "post",
+        "/v1/webhook_endpoints",
         url=webhook_endpoint_url(base_url),
         enabled_events=ENABLED_EVENTS,
         api_version=settings.STRIPE_API_VERSION,
         description="Billing: invoice delivery and subscription state",
         metadata={"djstripe_uuid": settings.STRIPE_WEBHOOK_UUID},
-        api_key=settings.STRIPE_SECRET_KEY,
     )
-    return created.id, created.secret
+    return created["id"], created["secret"]
 
 
 def webhook_endpoint_remote_status(endpoint_id: str) -> str:
     """Stripe's status of the registered endpoint (`enabled`/`disabled`). Network call."""
-    return stripe.WebhookEndpoint.retrieve(endpoint_id, api_key=settings.STRIPE_SECRET_KEY).status
+    return stripe_api.request("get", f"/v1/webhook_endpoints/{endpoint_id}")["status"]

@@ -10,6 +10,7 @@ from django_q.models import Success
 
 from .alerts import alert_deliver
 from .models import WorkerHeartbeat
+from .stripe_mirror import stripe_mirror_update, stripe_mirrors_resume
 from .webhook_intake import webhook_trigger_process, webhook_triggers_resume
 
 HEARTBEAT_NAME = "qcluster"
@@ -29,13 +30,18 @@ def alert_deliver_task(alert_id: int) -> None:
 
 
 def webhook_trigger_process_task(trigger_id: int) -> None:
-    """dj-stripe's processing of one stored Stripe webhook."""
+    """Record one stored Stripe webhook's event and run our handlers (once)."""
     webhook_trigger_process(trigger_id=trigger_id)
 
 
+def stripe_mirror_update_task(event_id: str) -> str:
+    """dj-stripe's copy of one event's objects (once; failures retried with backoff)."""
+    return stripe_mirror_update(event_id=event_id)
+
+
 def webhook_triggers_resume_task() -> int:
-    """Re-enqueue Stripe webhooks whose processing failed or was lost."""
-    return webhook_triggers_resume()
+    """Re-enqueue Stripe webhooks whose handling failed or was lost, and due mirrors."""
+    return webhook_triggers_resume() + stripe_mirrors_resume()
 
 
 def task_results_prune_task() -> int:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
+from . import stripe_api
 from .stripe_webhook import ENABLED_EVENTS
 from .webhook_intake import webhook_trigger_enqueue
 
@@ -31,13 +31,11 @@ class ReplayReport:
 
 def stripe_events_since(since: datetime) -> list[dict]:
     """Our endpoint's event types created since `since`, oldest first. Network calls."""
-    events = stripe.Event.list(
-        created={"gte": int(since.timestamp())},
-        types=ENABLED_EVENTS,
-        limit=100,
-        api_key=settings.STRIPE_SECRET_KEY,
+    found = list(
+        stripe_api.pages(
+            "/v1/events", created={"gte": int(since.timestamp())}, types=ENABLED_EVENTS
+        )
     )
-    found = [event.to_dict() for event in events.auto_paging_iter()]
     return sorted(found, key=lambda event: (event["created"], event["id"]))
 
 

@@ -9,11 +9,11 @@ from email.utils import getaddresses
 from functools import cached_property
 from typing import Any
 
-import stripe
 from django.conf import settings
 from django.core.files.storage import storages
 
 from billing_project.errors import BillingError
+from billing_project.stripe_api import StripeApiError
 from metering.models import BillingAccount
 
 from . import gateways, sources
@@ -388,8 +388,8 @@ def check_payment_once(ctx: CheckContext) -> Outcome:
                 invoices[account.acct_id] = gateways.paid_invoices_for_customer(
                     account.stripe_customer_id, created_gte=created_gte
                 )
-    except stripe.StripeError as exc:
-        return Outcome(False, f"Stripe could not be read: {exc.user_message or exc}", {})
+    except StripeApiError as exc:
+        return Outcome(False, f"Stripe could not be read: {exc.message}", {})
     manual = sources.legacy_paid_invoice_months(i["id"] for rows in invoices.values() for i in rows)
     paid: dict[tuple[int, date], list[str]] = defaultdict(list)
     for acct_id, rows in invoices.items():
@@ -423,7 +423,7 @@ def run_check(check: Callable[[CheckContext], Outcome], ctx: CheckContext) -> Ou
     """Run one check; a source that cannot be read is a failure that says so, never a pass."""
     try:
         return check(ctx)
-    except stripe.StripeError as exc:
-        return Outcome(False, f"Stripe could not be read: {exc.user_message or exc}", {})
+    except StripeApiError as exc:
+        return Outcome(False, f"Stripe could not be read: {exc.message}", {})
     except BillingError as exc:
         return Outcome(False, exc.message, {})

@@ -9,10 +9,9 @@ subscription is reported, not repeated.
 from typing import Any
 from urllib.parse import urlencode
 
-import stripe
 from anymail.utils import get_anymail_setting
-from django.conf import settings
 
+from billing_project import stripe_api
 from invoices.mailgun import MailgunUnavailable, _events_url, _get_json
 
 __all__ = [
@@ -24,47 +23,34 @@ __all__ = [
 ]
 
 
-def _opts() -> dict[str, Any]:
-    return {"api_key": settings.STRIPE_SECRET_KEY}
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
 def subscription_pause(subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
     """Stop collecting: Stripe voids the invoices it would create while paused."""
-    return _plain(
-        stripe.Subscription.modify(
-            subscription_id,
-            pause_collection={"behavior": "void"},
-            idempotency_key=idempotency_key,
-            **_opts(),
-        )
+    return stripe_api.request(
+        "post",
+        f"/v1/subscriptions/{subscription_id}",
+        idempotency_key=idempotency_key,
+        pause_collection={"behavior": "void"},
     )
 
 
 def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
-    return _plain(
-        stripe.Subscription.cancel(subscription_id, idempotency_key=idempotency_key, **_opts())
+    return stripe_api.request(
+        "delete", f"/v1/subscriptions/{subscription_id}", idempotency_key=idempotency_key
     )
 
 
 def subscription_get(subscription_id: str) -> dict[str, Any]:
-    return _plain(stripe.Subscription.retrieve(subscription_id, **_opts()))
+    return stripe_api.request("get", f"/v1/subscriptions/{subscription_id}")
 
 
 def paid_invoices_for_customer(customer_id: str, *, created_gte: int) -> list[dict[str, Any]]:
-    """The customer's paid invoices created from `created_gte` (manual and subscription)."""
+    """The customer's paid invoices created from `created_gte` (manual and subscription), each
+    with all its lines (paged past the ones Stripe embeds)."""
     return [
-        _plain(invoice)
-        for invoice in stripe.Invoice.list(
-            customer=customer_id,
-            status="paid",
-            created={"gte": created_gte},
-            limit=100,
-            **_opts(),
-        ).auto_paging_iter()
+        stripe_api.with_all_lines(invoice)
+        for invoice in stripe_api.pages(
+            "/v1/invoices", customer=customer_id, status="paid", created={"gte": created_gte}
+        )
     ]
 
 

@@ -7,12 +7,12 @@ move to parallel run, pausing or cancelling subscriptions during a rollback)."""
 import calendar
 from datetime import UTC, date, datetime
 
-import stripe
 from django.db import transaction
 from django.utils import timezone
 
 from billing_project.datapoints import datapoint_record
 from billing_project.errors import BillingError, ConflictError
+from billing_project.stripe_api import StripeApiError
 from metering.models import BillingAccount
 from metering.provisioning import ProvisionError, cohort_anchor
 
@@ -151,7 +151,7 @@ def cohort_start_parallel_run(
     anchor, start, end = _cycle(cohort, cycle_start)
     try:
         report = sources.provision(cohort.number, anchor=anchor)
-    except (ProvisionError, stripe.StripeError) as exc:
+    except (ProvisionError, StripeApiError) as exc:
         raise _refuse(cohort, S.PARALLEL_RUN, [f"provisioning failed: {exc}"], by) from exc
     if report.errors:
         raise _refuse(cohort, S.PARALLEL_RUN, [f"provisioning: {e}" for e in report.errors], by)
@@ -285,8 +285,8 @@ def _stop_subscriptions(cohort: Cohort, rollback: Rollback) -> list[dict]:
                 )
                 behavior = (done.get("pause_collection") or {}).get("behavior")
                 result = f"paused ({behavior})"
-        except stripe.StripeError as exc:
-            result = f"error: {exc.user_message or exc}"
+        except StripeApiError as exc:
+            result = f"error: {exc.message}"
         results.append(
             {
                 "acct_id": record.account.acct_id,

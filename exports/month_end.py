@@ -17,7 +17,7 @@ from billing_project.classifier import USAGE_KINDS, LineKind
 from billing_project.money import major_to_minor
 from metering.legacy_pricing import UsageTier, legacy_tiers_ordered, legacy_usage_tier
 from metering.models import BillingAccount
-from metering.selectors import legacy_plans_get
+from metering.selectors import catalog_kinds, legacy_plans_get
 from reconciliation.comparison import stripe_month_sides
 from reconciliation.gateways import stripe_invoices_in_window
 from reconciliation.legacy import (
@@ -146,8 +146,9 @@ def month_end_report_build(*, month: date, include_stripe: bool = True) -> Month
             BillingAccount.objects.select_related("cohort").exclude(stripe_customer_id=None)
         )
         period = run_period(next_month(month))
+        kinds = catalog_kinds()
         snapshot = stripe_invoices_in_window(
-            created_gte=period.window_start, created_lt=period.window_end
+            created_gte=period.window_start, created_lt=period.window_end, kinds=kinds
         )
         sides = stripe_month_sides(
             invoices=snapshot.invoices,
@@ -155,6 +156,7 @@ def month_end_report_build(*, month: date, include_stripe: bool = True) -> Month
             month=month,
             prices=snapshot.prices,
             products=snapshot.products,
+            kinds=kinds,
         )
         for account in billed:
             side = sides.get(account.acct_id)

@@ -8,4 +8,7 @@ class InvoicesConfig(AppConfig):
     verbose_name = "Invoice delivery"
 
     def ready(self) -> None:
-        from . import receivers, tracking  # noqa: F401  (connect webhook receivers)
+        from . import tracking  # noqa: F401  (connect Mailgun tracking receivers)
+        from .receivers import receivers_register
+
+        receivers_register()

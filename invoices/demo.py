@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import stripe
 from django.conf import settings
-from djstripe.models import Event
 
 from billing_project.demo import DemoContext, demo_step
+from billing_project.webhook_intake import stripe_event_handle
 from metering.models import BillingAccount
 from reconciliation.legacy import LegacyPlanSub
 
@@ -94,7 +94,7 @@ def invoice_demo(ctx: DemoContext) -> str:
     processed = 0
     for event in stripe.Event.list(type="invoice.finalized", limit=100).auto_paging_iter():
         # As Stripe sends it: decimals are strings on the wire.
-        Event.process(json.loads(json.dumps(event.to_dict(), default=str)))
+        stripe_event_handle(event=json.loads(json.dumps(event.to_dict(), default=str)))
         processed += 1
     cycle = datetime.fromtimestamp(this_month, tz=UTC)
     return (

@@ -102,6 +102,7 @@ def invoice_document_build(
     customer_address: str = "",
     prices: dict[str, dict[str, Any]] | None = None,
     products: dict[str, dict[str, Any]] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> InvoiceDocument:
     """The document for a finalized Stripe invoice and all its lines (paged in by the caller)."""
     document_lines = []
@@ -110,7 +111,7 @@ def invoice_document_build(
         discount = sum(d.get("amount", 0) for d in line.get("discount_amounts") or [])
         document_lines.append(
             DocumentLine(
-                kind=classify_stripe_line(line, prices=prices, products=products),
+                kind=classify_stripe_line(line, prices=prices, products=products, kinds=kinds),
                 description=line.get("description") or "",
                 quantity=int(line.get("quantity") or 0),
                 unit_amount_decimal=_unit_amount(line),

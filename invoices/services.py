@@ -84,6 +84,16 @@ def _snapshot(delivery: InvoiceDelivery, invoice: dict[str, Any]) -> list[str]:
 
 
 PAYMENT_STATUS_BY_EVENT = {"invoice.paid": "paid", "invoice.payment_failed": "payment_failed"}
+# Payment states only move forward: events arrive in any order (Stripe does not order them)
+# and each carries the invoice as it was when the event was made, so an older `open` must not
+# undo a newer `paid`. A paid invoice stays paid.
+PAYMENT_RANK = {"open": 0, "payment_failed": 1, "uncollectible": 2, "void": 3, "paid": 3}
+
+
+def _payment_status_moves(current: str, new: str) -> bool:
+    if not new or new == current or current == "paid":
+        return False
+    return PAYMENT_RANK.get(new, -1) >= PAYMENT_RANK.get(current, -1)
 
 
 def delivery_record(
@@ -103,7 +113,7 @@ def delivery_record(
         created = delivery.state == State.PENDING and not delivery.events.exists()
         changed = _snapshot(delivery, invoice)
         status = PAYMENT_STATUS_BY_EVENT.get(event_type, invoice.get("status") or "")
-        if delivery.payment_status != status:
+        if _payment_status_moves(delivery.payment_status, status):
             delivery.payment_status = status
             changed.append("payment_status")
         if created:
@@ -258,15 +268,9 @@ def delivery_process(*, delivery_id: int) -> InvoiceDelivery:
 def _run_steps(
     delivery: InvoiceDelivery, invoice: dict[str, Any], lines: list[dict[str, Any]]
 ) -> None:
-    from .documents import document_equation_errors, invoice_document_build
+    from .documents import document_equation_errors
 
-    account = delivery.account
-    document = invoice_document_build(
-        invoice=invoice,
-        lines=lines,
-        acct_id=account.acct_id if account else None,
-        customer_address=account.address if account else "",
-    )
+    document = _document_from(delivery, invoice, lines)
     errors = document_equation_errors(document)
     if errors:
         raise NeedsAttention("invoice totals do not add up: " + "; ".join(errors))
@@ -498,19 +502,28 @@ def _fail(delivery: InvoiceDelivery, error: str) -> None:
 
 
 def _document(delivery: InvoiceDelivery):
-    from .documents import invoice_document_build
     from .gateways import stripe_invoice_fetch
 
     try:
         invoice, lines = stripe_invoice_fetch(delivery.stripe_invoice_id)
     except Exception as exc:  # stripe errors and network errors alike
         raise RetryLater(f"Stripe: {exc}") from exc
+    return _document_from(delivery, invoice, lines)
+
+
+def _document_from(delivery: InvoiceDelivery, invoice: dict[str, Any], lines: list[dict]):
+    """The PDF's document; line kinds come from the catalog we created in Stripe."""
+    from metering.selectors import catalog_kinds
+
+    from .documents import invoice_document_build
+
     account = delivery.account
     return invoice_document_build(
         invoice=invoice,
         lines=lines,
         acct_id=account.acct_id if account else None,
         customer_address=account.address if account else "",
+        kinds=catalog_kinds(),
     )
 
 

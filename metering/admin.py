@@ -1,9 +1,9 @@
-import stripe
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from billing_project.admin import OperateActionsMixin
+from billing_project.stripe_api import StripeApiError
 from cohorts.models import CohortMembership
 
 from .locks import RunInProgress
@@ -52,7 +52,7 @@ class BillingAccountAdmin(OperateActionsMixin, admin.ModelAdmin):
         )
         try:
             url = portal_session_create(account=account, return_url=back)
-        except (CustomerLinkError, stripe.StripeError) as exc:
+        except (CustomerLinkError, StripeApiError) as exc:
             self.message_user(request, f"No portal session: {exc}", messages.ERROR)
             return
         self.message_user(
@@ -71,7 +71,7 @@ class BillingAccountAdmin(OperateActionsMixin, admin.ModelAdmin):
         for account in queryset:
             try:
                 result = account_link_customer(account=account)
-            except (CustomerLinkError, RunInProgress, stripe.StripeError) as exc:
+            except (CustomerLinkError, RunInProgress, StripeApiError) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
             self.message_user(

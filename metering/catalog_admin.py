@@ -1,12 +1,12 @@
 """Admin for the Stripe catalog we created, provisioned subscriptions and managed jobs."""
 
-import stripe
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from billing_project.admin import OperateActionsMixin, ReadOnlyAdmin
 from billing_project.money import format_money
+from billing_project.stripe_api import StripeApiError
 
 from .models import CatalogObject, ManagedJob, SubscriptionRecord
 from .services import managed_job_create, managed_job_send
@@ -150,7 +150,7 @@ class ManagedJobAdmin(OperateActionsMixin, admin.ModelAdmin):
         for job in queryset.exclude(status=ManagedJob.Status.SENT):
             try:
                 job = managed_job_send(job_id=job.pk)
-            except stripe.StripeError as exc:
+            except StripeApiError as exc:
                 self.message_user(request, f"{job}: {exc}", messages.ERROR)
                 continue
             outcomes[job.status] = outcomes.get(job.status, 0) + 1

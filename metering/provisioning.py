@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import stripe
 from django.db import IntegrityError, transaction
 
+from billing_project.stripe_api import StripeApiError
 from cohorts.models import Cohort
 from reconciliation.legacy import LegacyInvoice
 
@@ -72,7 +72,7 @@ def legacy_collection_method(account: BillingAccount) -> tuple[str, int | None]:
         .first()
     )
     if latest:
-        found = gateways.invoice_collection_method(latest)
+        found = gateways.invoice_payment_terms(latest)
         if found is not None and found[0] in ("charge_automatically", "send_invoice"):
             method, days = found
             if method == "send_invoice":
@@ -197,10 +197,8 @@ def _provision(cohort_obj, anchor, report, progress, *, dry_run: bool) -> None:
                 subscription = gateways.subscription_create(
                     params, idempotency_key=f"subscription:{account.acct_id}:{anchor:%Y-%m}"
                 )
-        except stripe.StripeError as exc:
-            report.errors.append(
-                f"account {account.acct_id}: Stripe refused: {exc.user_message or exc}"
-            )
+        except StripeApiError as exc:
+            report.errors.append(f"account {account.acct_id}: Stripe refused: {exc.message}")
             continue
         item_ids = {si["price"]["id"]: si["id"] for si in subscription["items"]["data"]}
         recorded_items = [{**item, "item": item_ids.get(item["price"], "")} for item in items]

@@ -54,3 +54,17 @@ def legacy_plans_get(acct_ids: Iterable[int], *, currency: str = "usd") -> dict[
 def catalog_ids_get(keys: Iterable[str]) -> dict[str, str]:
     """Our key -> the Stripe id recorded for it, for the keys already recorded."""
     return dict(CatalogObject.objects.filter(key__in=list(keys)).values_list("key", "stripe_id"))
+
+
+def catalog_kinds() -> dict[str, str]:
+    """Stripe price and product ids we created -> their line kind (flat, ST, RM, CV, managed).
+
+    A subscription invoice line carries the subscription's metadata, not its price's: its kind
+    is read here, from our own record of the catalog."""
+    return dict(
+        CatalogObject.objects.filter(
+            object_type__in=(CatalogObject.ObjectType.PRICE, CatalogObject.ObjectType.PRODUCT)
+        )
+        .exclude(kind="")
+        .values_list("stripe_id", "kind")
+    )

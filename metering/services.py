@@ -8,12 +8,12 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import stripe
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing_project.classifier import LineKind
+from billing_project.stripe_api import StripeApiError
 from reconciliation.legacy import LegacyAccount, LegacyManagedServiceJob
 
 from . import gateways
@@ -226,7 +226,7 @@ def managed_job_send(*, job_id: int) -> ManagedJob:
             item_id = gateways.invoice_item_create(
                 params, idempotency_key=f"managed-job:{job.pk}:{job.attempts}"
             )["id"]
-    except (stripe.StripeError, CustomerLinkError) as exc:
+    except (StripeApiError, CustomerLinkError) as exc:
         ManagedJob.objects.filter(pk=job.pk, status=ManagedJob.Status.SENDING).update(
             status=ManagedJob.Status.FAILED, last_error=str(exc)[:2000]
         )

@@ -59,6 +59,7 @@ def stripe_month_sides(
     month: date,
     prices: Mapping[str, Mapping[str, Any]] | None = None,
     products: Mapping[str, Mapping[str, Any]] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> dict[int, MonthSide]:
     """Per acct_id, the month's Stripe side from billed invoices that are ours."""
     sides: dict[int, MonthSide] = {}
@@ -76,7 +77,7 @@ def stripe_month_sides(
             continue
         side = sides.setdefault(account.acct_id, MonthSide(currency=invoice["currency"]))
         for line in in_month:
-            kind = classify_stripe_line(line, prices=prices, products=products)
+            kind = classify_stripe_line(line, prices=prices, products=products, kinds=kinds)
             side.by_kind[kind.value] += line["amount"]
             side.total_minor += line["amount"]
         side.documents.append(invoice["id"])

@@ -4,34 +4,27 @@ of its lines, read fresh from the API in bulk (list pages of 100), never per acc
 A month of 10,000 accounts is about 20,000 invoices (~120 MB of JSON). Two choices keep that
 fast: the window is cut into slices listed concurrently (each its own cursor: Stripe answers
 a page in hundreds of milliseconds, so sequential pages would take minutes), and responses
-are decoded as plain dicts. stripe-python's HTTP client does the requests (its retries on
-connection errors, 409 and 5xx, `Stripe-Should-Retry`); its response objects are skipped
-because they decode every JSON object into an OrderedDict, several times slower.
+are decoded as plain dicts (the one Stripe client's raw answers: stripe-python's response
+objects decode every JSON object into an OrderedDict, several times slower). Connection
+errors, 409, 429 and 5xx are retried by that client, paced by its rate limit.
 """
 
-import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
-import stripe
-from django.conf import settings
-
-from billing_project.classifier import kind_from_metadata
+from billing_project import stripe_api
+from billing_project.classifier import LineKind, classify_stripe_line
 from billing_project.errors import ExternalServiceError
+from billing_project.stripe_api import StripeApiError
 
 PAGE_SIZE = 100
 NETWORK_RETRIES = 2
 SLICES = 4
 
 OnPage = Callable[[int], None] | None
-
-
-class _Unreadable(Exception):
-    pass
 
 
 @dataclass
@@ -46,75 +39,40 @@ class StripeSnapshot:
 
 
 class _Reader:
-    """GET list pages from the Stripe API as plain dicts; counts requests and items."""
+    """List pages through the one Stripe client, counting requests and items."""
 
     def __init__(self, on_page: OnPage) -> None:
-        self.http = stripe.new_default_http_client()
-        self.base = (settings.STRIPE_API_BASE or stripe.DEFAULT_API_BASE).rstrip("/")
-        self.headers = {
-            "Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}",
-            "Stripe-Version": settings.STRIPE_API_VERSION,
-            "User-Agent": f"Stripe/v1 PythonBindings/{stripe.VERSION} billing-reconciliation",
-        }
         self.on_page = on_page
         self.lock = threading.Lock()
         self.requests = 0
         self.items = 0
 
-    def get(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
-        url = f"{self.base}{path}?{urlencode(params)}"
-        body, status, _ = self.http.request_with_retries(
-            "get", url, self.headers, max_network_retries=NETWORK_RETRIES
-        )
-        with self.lock:
-            self.requests += 1
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise _Unreadable(f"{path} answered {status} with a body that is not JSON") from exc
-        if status >= 400:
-            message = (data.get("error") or {}).get("message") or "no message"
-            raise _Unreadable(f"{path} answered {status}: {message}")
-        return data
-
-    def list_all(self, path: str, params: list[tuple[str, Any]] | None = None) -> list[dict]:
+    def list_all(self, path: str, **params: Any) -> list[dict]:
         items: list[dict[str, Any]] = []
-        after = None
-        while True:
-            page_params = [*(params or []), ("limit", PAGE_SIZE)]
-            if after:
-                page_params.append(("starting_after", after))
-            page = self.get(path, page_params)
-            items.extend(page["data"])
-            with self.lock:
-                self.items += len(page["data"])
-                seen = self.items
-            if self.on_page is not None and path == "/v1/invoices":
-                self.on_page(seen)
-            if not page.get("has_more") or not page["data"]:
-                return items
-            after = page["data"][-1]["id"]
+        for item in stripe_api.pages(path, retries=NETWORK_RETRIES, **params):
+            items.append(item)
+            if path == "/v1/invoices":
+                with self.lock:
+                    self.items += 1
+                    seen = self.items
+                if self.on_page is not None and seen % PAGE_SIZE == 0:
+                    self.on_page(seen)
+        with self.lock:
+            self.requests += 1 + len(items) // PAGE_SIZE
+        return items
 
     def complete_lines(self, invoice: dict[str, Any]) -> None:
         """An invoice embeds only its first lines; page the rest through its lines list."""
-        lines = invoice.get("lines") or {"data": [], "has_more": False}
-        if not lines.get("has_more"):
+        embedded = invoice.get("lines") or {"data": [], "has_more": False}
+        if not embedded.get("has_more"):
             return
-        data = list(lines["data"])
-        after = data[-1]["id"] if data else None
-        while True:
-            params: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
-            if after:
-                params.append(("starting_after", after))
-            page = self.get(f"/v1/invoices/{invoice['id']}/lines", params)
-            data.extend(page["data"])
-            if not page.get("has_more") or not page["data"]:
-                break
-            after = page["data"][-1]["id"]
-        invoice["lines"] = {**lines, "data": data, "has_more": False}
+        lines = stripe_api.invoice_lines(invoice)
+        invoice["lines"] = {**embedded, "data": lines, "has_more": False}
+        with self.lock:
+            self.requests += 1 + (len(lines) - len(embedded["data"])) // PAGE_SIZE
 
     def invoices_slice(self, gte: int, lt: int) -> list[dict[str, Any]]:
-        invoices = self.list_all("/v1/invoices", [("created[gte]", gte), ("created[lt]", lt)])
+        invoices = self.list_all("/v1/invoices", created={"gte": gte, "lt": lt})
         for invoice in invoices:
             self.complete_lines(invoice)
         return invoices
@@ -126,10 +84,15 @@ def _slices(gte: int, lt: int, count: int) -> list[tuple[int, int]]:
 
 
 def stripe_invoices_in_window(
-    *, created_gte: int, created_lt: int, on_page: OnPage = None
+    *,
+    created_gte: int,
+    created_lt: int,
+    kinds: Mapping[str, str] | None = None,
+    on_page: OnPage = None,
 ) -> StripeSnapshot:
-    """Every invoice created in [created_gte, created_lt) with all its lines; the catalog too
-    if a line needs it for its kind. Raises ExternalServiceError when Stripe cannot be read."""
+    """Every invoice created in [created_gte, created_lt) with all its lines; Stripe's catalog
+    too if a line's kind is neither in its own metadata nor in `kinds` (the catalog we made).
+    Raises ExternalServiceError when Stripe cannot be read."""
     reader = _Reader(on_page)
     snapshot = StripeSnapshot()
     try:
@@ -140,16 +103,15 @@ def stripe_invoices_in_window(
             )
             snapshot.invoices = [invoice for part in parts for invoice in part]
         if any(
-            kind_from_metadata(line.get("metadata")) == "other"
+            classify_stripe_line(line, kinds=kinds) == LineKind.OTHER
             for invoice in snapshot.invoices
             for line in invoice["lines"]["data"]
         ):
             snapshot.prices = {p["id"]: p for p in reader.list_all("/v1/prices")}
             snapshot.products = {p["id"]: p for p in reader.list_all("/v1/products")}
-    except (stripe.StripeError, _Unreadable) as exc:
-        message = getattr(exc, "user_message", None) or str(exc)
+    except StripeApiError as exc:
         raise ExternalServiceError(
-            f"Stripe could not be read: {message}", service="stripe"
+            f"Stripe could not be read: {exc.message}", service="stripe"
         ) from exc
     snapshot.requests = reader.requests
     return snapshot

@@ -21,6 +21,7 @@ from billing_project.errors import BillingError, ConflictError, ExternalServiceE
 from billing_project.money import format_money
 from cohorts.models import Cohort
 from metering.models import BillingAccount
+from metering.selectors import catalog_kinds
 
 from .comparison import Compared, compare_account, stripe_month_sides
 from .drift import drift_records_detect, drift_records_seen_clean
@@ -130,9 +131,11 @@ def _compare(
     outcome.timings_ms["legacy"] = _ms(started)
     progress(f"legacy: {len(legacy)} accounts invoiced for {period.service_month:%Y-%m}")
     started = time.perf_counter()
+    kinds = catalog_kinds()
     snapshot = stripe_invoices_in_window(
         created_gte=period.window_start,
         created_lt=period.window_end,
+        kinds=kinds,
         on_page=lambda n: n % 1000 == 0 and progress(f"stripe: {n} invoices read"),
     )
     outcome.timings_ms["stripe"] = _ms(started)
@@ -144,6 +147,7 @@ def _compare(
         month=period.service_month,
         prices=snapshot.prices,
         products=snapshot.products,
+        kinds=kinds,
     )
     outcome.compared = [
         compare_account(

@@ -82,9 +82,12 @@ def test_setup_command_register_creates_the_endpoint_in_stripe(stripe):
     assert "invoice.finalized" in registered[0]["enabled_events"]
 
 
-def test_signed_event_is_accepted_stored_and_synced(client, endpoint_url, customer_event):
+def test_signed_event_is_accepted_stored_and_synced(
+    client, endpoint_url, customer_event, django_capture_on_commit_callbacks
+):
     payload, headers = sign_event(customer_event)
-    response = post(client, endpoint_url, payload, headers)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, endpoint_url, payload, headers)
     assert response.status_code == 200, response.content
     event = Event.objects.get(id=customer_event["id"])
     assert event.type == "customer.created"

@@ -1,17 +1,20 @@
-"""Webhook intake: the request verifies and stores; dj-stripe's processing runs as a task."""
+"""Webhook intake: the request verifies and stores; a task records the event and runs our handlers
+without calling Stripe; dj-stripe's mirror of the objects follows as its own step."""
 
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 import stripe as stripe_lib
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
-from djstripe.models import Customer, Event, WebhookEventTrigger
+from djstripe.models import Account, Customer, Event, WebhookEventTrigger
 
-from billing_project.models import Alert
+from billing_project.models import Alert, StripeMirror
+from billing_project.stripe_mirror import stripe_mirror_update, stripe_mirrors_resume
 from billing_project.stripe_webhook import webhook_endpoint_url
 from billing_project.webhook_intake import webhook_trigger_process, webhook_triggers_resume
 from tests.fixtures.stripe import sign_event
@@ -62,13 +65,28 @@ def test_the_request_stores_and_enqueues_without_calling_stripe(
     assert not Event.objects.exists()
     assert OrmQ.objects.count() == 1
 
+
+def test_the_task_records_the_event_without_calling_stripe_then_the_mirror_follows(
+    client, endpoint_url, customer_event, stripe, queued
+):
+    post(client, endpoint_url, customer_event)
+    trigger = WebhookEventTrigger.objects.get()
+    Account.get_or_retrieve_for_api_key(settings.STRIPE_SECRET_KEY)  # known once per key
+    calls_before = len(stripe.store.requests)
     webhook_trigger_process(trigger_id=trigger.pk)
+    assert stripe.store.requests[calls_before:] == []
     trigger.refresh_from_db()
     assert trigger.processed is True
     assert Event.objects.get(id=customer_event["id"]).type == "customer.created"
+    mirror = StripeMirror.objects.get(event_id=customer_event["id"])
+    assert mirror.state == StripeMirror.State.PENDING
+    assert not Customer.objects.exists()
+
+    assert stripe_mirror_update(event_id=customer_event["id"]) == StripeMirror.State.DONE
     assert Customer.objects.get(id=customer_event["data"]["object"]["id"]).metadata == {
         "acct_id": "1007"
     }
+    assert stripe_mirror_update(event_id=customer_event["id"]) == StripeMirror.State.DONE
 
 
 def test_a_refused_post_is_neither_stored_nor_enqueued(
@@ -99,8 +117,9 @@ def test_a_failed_processing_is_kept_alerted_once_and_resumed_until_it_succeeds(
     post(client, endpoint_url, customer_event)
     trigger = WebhookEventTrigger.objects.get()
     OrmQ.objects.all().delete()
+    # dj-stripe reads the key's Stripe account once, before the event can be recorded.
     monkeypatch.setattr(stripe_lib, "max_network_retries", 0)
-    stripe.fail_next(2, status=500, path="/v1/customers")
+    stripe.fail_next(2, status=500, path="/v1/account")
     for _ in range(2):
         with pytest.raises(stripe_lib.APIError):
             webhook_trigger_process(trigger_id=trigger.pk)
@@ -124,6 +143,30 @@ def test_a_failed_processing_is_kept_alerted_once_and_resumed_until_it_succeeds(
     assert webhook_triggers_resume(now=timezone.now() + timedelta(minutes=2)) == 0
 
 
+def test_a_failing_mirror_is_alerted_once_retried_with_backoff_and_never_blocks_the_event(
+    client, endpoint_url, customer_event, stripe, queued, monkeypatch
+):
+    post(client, endpoint_url, customer_event)
+    webhook_trigger_process(trigger_id=WebhookEventTrigger.objects.get().pk)
+    assert Event.objects.filter(id=customer_event["id"]).exists()
+    monkeypatch.setattr(stripe_lib, "max_network_retries", 0)
+    stripe.fail_next(2, status=500, path="/v1/customers")
+    now = timezone.now()
+    assert stripe_mirror_update(event_id=customer_event["id"], now=now) == "pending"
+    mirror = StripeMirror.objects.get()
+    assert mirror.attempts == 1 and "Injected failure" in mirror.last_error
+    assert mirror.next_attempt_at == now + timedelta(seconds=60)
+    assert stripe_mirrors_resume(now=now + timedelta(seconds=30)) == 0
+    assert stripe_mirrors_resume(now=now + timedelta(seconds=61)) == 1
+    assert stripe_mirror_update(event_id=customer_event["id"], now=now + timedelta(seconds=61))
+    assert StripeMirror.objects.get().attempts == 2
+    assert Alert.objects.filter(title__contains="could not mirror").count() == 1
+
+    later = now + timedelta(hours=1)
+    assert stripe_mirror_update(event_id=customer_event["id"], now=later) == "done"
+    assert Customer.objects.filter(id=customer_event["data"]["object"]["id"]).exists()
+
+
 def test_a_trigger_whose_task_was_lost_is_resumed_after_half_an_hour(
     client, endpoint_url, customer_event, queued
 ):
@@ -142,7 +185,7 @@ def test_many_events_failing_in_one_outage_raise_one_alert(
         stripe_lib.Customer.create(email=f"ap{n}@harbor.example")
     for event in [e for e in stripe.store.events if e["type"] == "customer.created"]:
         post(client, endpoint_url, event)
-    stripe.fail_next(100, status=500, path="/v1/customers")
+    stripe.fail_next(100, status=500, path="/v1/account")
     for trigger in WebhookEventTrigger.objects.all():
         with pytest.raises(stripe_lib.APIError):
             webhook_trigger_process(trigger_id=trigger.pk)

@@ -2,10 +2,10 @@
 
 import os
 
-import stripe
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.stripe_api import StripeApiError
 from billing_project.stripe_webhook import webhook_endpoint_record, webhook_endpoint_register
 
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 raise CommandError("--register cannot be combined with --dry-run")
             try:
                 stripe_id, secret = webhook_endpoint_register(base_url=base_url)
-            except stripe.StripeError as exc:
+            except StripeApiError as exc:
                 raise CommandError(f"Stripe refused to create the endpoint: {exc}") from exc
         record = webhook_endpoint_record(
             base_url=base_url, stripe_id=stripe_id, secret=secret, dry_run=dry_run

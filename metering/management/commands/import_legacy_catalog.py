@@ -1,8 +1,8 @@
 """`import_legacy_catalog`: the legacy plans as Stripe products, meters and prices."""
 
-import stripe
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.stripe_api import StripeApiError
 from metering.catalog_import import catalog_import
 from metering.locks import RunInProgress
 from metering.selectors import cohort_get
@@ -30,8 +30,8 @@ class Command(BaseCommand):
             report = catalog_import(
                 cohort=cohort, dry_run=dry_run, progress=lambda m: self.stdout.write(f"  {m}")
             )
-        except stripe.StripeError as exc:
-            raise CommandError(f"Stripe refused: {exc.user_message or exc}") from exc
+        except StripeApiError as exc:
+            raise CommandError(f"Stripe refused: {exc.message}") from exc
         except RunInProgress as exc:
             raise CommandError(str(exc)) from exc
         for object_type, key, what in report.planned:

@@ -1,8 +1,8 @@
 """`link_stripe_customers`: link billing accounts to their existing Stripe customers."""
 
-import stripe
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.stripe_api import StripeApiError
 from metering.locks import RunInProgress
 from metering.selectors import account_list, cohort_get
 from metering.services import CustomerLinkError, account_link_customer
@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 continue
             try:
                 result = account_link_customer(account=account)
-            except (CustomerLinkError, RunInProgress, stripe.StripeError) as exc:
+            except (CustomerLinkError, RunInProgress, StripeApiError) as exc:
                 errors.append(str(exc))
                 self.stderr.write(f"error: {exc}")
                 continue

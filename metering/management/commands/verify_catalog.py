@@ -1,8 +1,8 @@
 """`verify_catalog`: read-only check that each account's Stripe subscription bills its plan."""
 
-import stripe
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.stripe_api import StripeApiError
 from metering.selectors import cohort_get
 from metering.verification import catalog_verify
 
@@ -22,8 +22,8 @@ class Command(BaseCommand):
             raise CommandError(f"--cohort: no cohort {cohort}")
         try:
             report = catalog_verify(cohort=cohort, progress=lambda m: self.stdout.write(f"  {m}"))
-        except stripe.StripeError as exc:
-            raise CommandError(f"Stripe refused: {exc.user_message or exc}") from exc
+        except StripeApiError as exc:
+            raise CommandError(f"Stripe refused: {exc.message}") from exc
         for finding in report.findings:
             self.stdout.write(f"finding: {finding}")
         accounts = len({f.acct_id for f in report.findings})
