@@ -14,7 +14,7 @@ from metering.usage_types import METER_EVENT_NAMES
 from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import recent_day, stripe_customer_for, stripe_meters
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 @pytest.fixture
