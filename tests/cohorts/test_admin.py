@@ -20,6 +20,9 @@ from .conftest import (
 )
 from .factories import DriftRecordFactory, ReconciliationRunFactory
 
+# The board and a cohort's page count the cycle's days up to today.
+pytestmark = pytest.mark.calendar
+
 ACTIONS = ["run-checks", "transition", "rollback", "item", "note", "sign-off", "review"]
 
 

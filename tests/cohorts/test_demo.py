@@ -1,6 +1,7 @@
 from datetime import date
 from io import StringIO
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -10,6 +11,9 @@ from cohorts.selectors import checklist_latest, cycle_progress
 from metering.models import BillingAccount
 
 from .conftest import both_databases
+
+# The demo plans its cycles from today.
+pytestmark = pytest.mark.calendar
 
 
 def _demo() -> str:

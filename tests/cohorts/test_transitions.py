@@ -17,6 +17,9 @@ from tests import factories
 
 from .conftest import both_databases, pass_items, plan_member
 
+# The gates judge a move as of today.
+pytestmark = pytest.mark.calendar
+
 JAN_1 = date(2026, 1, 1)
 LADDER = [(1_000_000, "2.50"), (None, "1.10")]
 

@@ -23,6 +23,9 @@ from tests import factories
 
 both_databases = pytest.mark.django_db(databases=["default", "legacy"])
 
+# The demo builds its months and cycles from today.
+pytestmark = pytest.mark.calendar
+
 COUNTED = (
     Cohort,
     CohortMembership,

@@ -65,7 +65,9 @@ from billing_project.errors import LegacyWriteRefused
 from reconciliation.legacy import LegacyAccount
 outcome = {"count": LegacyAccount.objects.count()}
 try:
-    LegacyAccount.objects.create(acct_id=9100, acct_name="X", created=datetime.now(UTC))
+    LegacyAccount.objects.create(
+        acct_id=9100, acct_name="X", created=datetime(2026, 2, 2, 9, 30, tzinfo=UTC)
+    )
     outcome["orm"] = "written"
 except LegacyWriteRefused as exc:
     outcome["orm"] = "refused: " + str(exc)

@@ -13,7 +13,7 @@ from djstripe.models import Customer, Event, WebhookEventTrigger
 from billing_project.stripe_webhook import ENABLED_EVENTS, webhook_endpoint_url
 from tests.fixtures.stripe import sign_event
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 @pytest.fixture

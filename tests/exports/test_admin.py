@@ -1,7 +1,10 @@
 import io
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 
+import pytest
 import requests
+import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -55,13 +58,30 @@ def test_history_months_page_and_verify_action(admin_client, legacy_history):
     assert admin_client.get(reverse("admin:exports_legacypdfcopy_changelist")).status_code == 200
 
 
+@pytest.mark.calendar
+def test_month_end_form_offers_the_24_months_before_this_one_newest_first(admin_client):
+    today = date.today()
+    this_month = today.year * 12 + today.month - 1
+    offered = [
+        f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(this_month - 1, this_month - 25, -1)
+    ]
+
+    form = admin_client.get(reverse("admin:exports_month_end_report"))
+
+    assert form.status_code == 200
+    values = re.findall(r'<option value="(\d{4}-\d{2})"', form.text)
+    assert values == offered
+    assert f"{today:%Y-%m}" not in values  # the running month has no report yet
+
+
+# The legacy history is fixed (2025-11..2026-02), so the form is opened on a fixed day within
+# the 24 months it offers.
+@time_machine.travel(datetime(2026, 3, 10, 12, tzinfo=UTC), tick=True)
 def test_month_end_report_downloads_for_a_chosen_month(admin_client, legacy_history):
     url = reverse("admin:exports_month_end_report")
     form = admin_client.get(url)
-    month = date.today().replace(day=1)
-    previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
 
-    assert form.status_code == 200 and f"{previous:%Y-%m}" in form.text
+    assert form.status_code == 200 and "2026-02" in form.text
     response = admin_client.post(url, {"month": "2026-02", "format": "xlsx"})
 
     assert response.status_code == 200, response.text[:500]

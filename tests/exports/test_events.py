@@ -39,6 +39,7 @@ def _lines(body: bytes) -> list[dict]:
     return [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
 
 
+@pytest.mark.calendar
 def test_held_events_and_stripe_api_events_land_in_day_files_with_manifests(s3_bucket, stripe):
     _held("evt_old_b", datetime(2024, 5, 3, 10, tzinfo=UTC))
     _held("evt_old_a", datetime(2024, 5, 3, 10, tzinfo=UTC))
@@ -82,12 +83,14 @@ def test_a_second_run_writes_nothing_and_a_late_event_is_merged_into_its_day(s3_
     assert merged.written == ["events/2024/05/03.jsonl.gz"]
 
 
+@pytest.mark.calendar
 def test_the_archive_is_a_daily_schedule_and_its_task_runs(s3_bucket, stripe):
     spec = next(spec for spec in schedule_specs() if spec.name == "stripe-events-archive")
     assert (spec.func, spec.cron) == ("exports.tasks.stripe_events_export_task", "30 5 * * *")
     assert "day files written" in stripe_events_export_task()
 
 
+@pytest.mark.calendar
 def test_command_reports_and_refuses_a_bad_day(s3_bucket, stripe):
     out = io.StringIO()
     call_command("export_stripe_events", "--no-api", stdout=out)

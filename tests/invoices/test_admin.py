@@ -69,6 +69,7 @@ def test_changelist_shows_each_column_in_a_bounded_number_of_queries(
     assert "recorded" not in page.split('id="result_list"')[1]
 
 
+@pytest.mark.calendar
 def test_changelist_filters_by_state_month_and_cohort(admin_client):
     cohort = CohortFactory()
     in_cohort = InvoiceDeliveryFactory(
@@ -94,6 +95,7 @@ def test_changelist_filters_by_state_month_and_cohort(admin_client):
     }
 
 
+@pytest.mark.calendar
 def test_month_filter_offers_the_last_twelve_months_and_refuses_nonsense(admin_client):
     response = admin_client.get(reverse(CHANGELIST))
     month_filter = next(
@@ -300,6 +302,7 @@ def test_a_user_without_change_permission_sees_deliveries_but_cannot_act(auditor
     assert not delivery.events.exists()
 
 
+@pytest.mark.calendar
 def test_delivery_funnel_counts_this_months_deliveries_per_state_in_one_query(
     django_assert_num_queries,
 ):
@@ -323,6 +326,7 @@ def test_delivery_funnel_counts_this_months_deliveries_per_state_in_one_query(
     assert dict(funnel) == {**dict.fromkeys(State.values, 0), "sent": 3, "failed": 1}
 
 
+@pytest.mark.calendar
 def test_index_shows_this_months_funnel_linking_to_the_filtered_changelist(admin_client):
     InvoiceDeliveryFactory.create_batch(3, sent=True, finalized_at=this_month())
     InvoiceDeliveryFactory(state=State.BOUNCED, finalized_at=this_month())

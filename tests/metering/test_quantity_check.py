@@ -1,5 +1,6 @@
 """Quantity check: the ledger against the Stripe-compatible server's meter event summaries."""
 
+from datetime import UTC, date, datetime
 from io import StringIO
 
 import pytest
@@ -14,7 +15,7 @@ from metering.usage_types import METER_EVENT_NAMES
 from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import recent_day, stripe_customer_for, stripe_meters
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 @pytest.fixture
@@ -36,6 +37,12 @@ def setup(stripe):
     return meters, accounts, day
 
 
+def noon(day: date) -> int:
+    """A stray event's timestamp inside the checked day: on the 1st, "now" is in another month
+    than yesterday's usage."""
+    return int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp())
+
+
 def by_key(lines):
     return {(line.acct_id, line.usage_type): line for line in lines}
 
@@ -54,6 +61,7 @@ def test_unsent_usage_is_awaiting_and_a_stray_event_is_a_mismatch(setup, stripe)
     stripe_api.billing.MeterEvent.create(
         event_name=METER_EVENT_NAMES["RM"],
         payload={"stripe_customer_id": accounts[1].stripe_customer_id, "value": "5"},
+        timestamp=noon(day),
     )
     lines = by_key(usage_quantity_check(month=day, accounts=accounts))
     awaiting = lines[(6000, "ST")]
@@ -100,6 +108,7 @@ def test_command_lists_differences_and_strict_fails_on_a_mismatch(setup):
     stripe_api.billing.MeterEvent.create(
         event_name=METER_EVENT_NAMES["ST"],
         payload={"stripe_customer_id": accounts[0].stripe_customer_id, "value": "1"},
+        timestamp=noon(day),
     )
     out = StringIO()
     with pytest.raises(CommandError, match="1 line"):

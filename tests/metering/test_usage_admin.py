@@ -11,7 +11,7 @@ from metering.usage_services import UsageItem, usage_record_batch
 from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import recent_day
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 @pytest.fixture

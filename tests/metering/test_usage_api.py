@@ -11,7 +11,7 @@ from tests.metering.usage_helpers import item, post
 
 pytest_plugins = ["tests.metering.usage_fixtures"]
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 def test_a_single_item_is_created_once_and_then_answered_as_duplicate(usage_api, usage_accounts):

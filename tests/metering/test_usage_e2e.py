@@ -15,6 +15,7 @@ from tests.metering.usage_helpers import item, post, recent_day, stripe_customer
 pytest_plugins = ["tests.metering.usage_fixtures"]
 
 
+@pytest.mark.calendar
 @pytest.mark.django_db(transaction=True)
 def test_posted_usage_reaches_stripe_through_the_scheduled_outbox(stripe, usage_api, tmp_path):
     stripe_meters()

@@ -15,7 +15,7 @@ from metering.usage_models import UsageRecord, UsageRevision
 from tests.factories import BillingAccountFactory
 from tests.metering.usage_helpers import recent_day
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.calendar]
 
 
 def rows(quantities, *, acct_id=8100):

@@ -12,6 +12,7 @@ import stripe
 
 from billing_project.classifier import LineKind
 from billing_project.money import minor_to_major
+from reconciliation.legacy import LegacyAccount
 from tests.factories import (
     BillingAccountFactory,
     CohortFactory,
@@ -50,8 +51,11 @@ def member(cohort, acct_id: int, **extra):
 
 
 def legacy_invoice(acct_id: int, lines: dict[str, int], *, month: date = FEB):
-    """A legacy invoice for the month with one line per kind (amounts in cents)."""
-    account = LegacyAccountFactory(acct_id=acct_id)
+    """A legacy invoice for the month with one line per kind (amounts in cents); a second
+    month of the same account reuses its legacy account."""
+    account = LegacyAccount.objects.filter(acct_id=acct_id).first() or LegacyAccountFactory(
+        acct_id=acct_id
+    )
     invoice = LegacyInvoiceFactory(
         account=account,
         service_month=month,

@@ -14,7 +14,7 @@ from reconciliation.services import reconcile_run
 
 from .conftest import feb_lines, legacy_invoice, member, month_lines, stripe_invoice, ts
 
-pytestmark = pytest.mark.django_db(databases=["default", "legacy"])
+pytestmark = [pytest.mark.django_db(databases=["default", "legacy"]), pytest.mark.calendar]
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def test_two_triggers_at_once_give_one_run(legacy_truncated, clean_account):
     assert BillingEvent.objects.filter(name="reconcile_clean").count() == 1
 
 
+@pytest.mark.calendar
 @pytest.mark.django_db(transaction=True, databases=["default", "legacy"])
 def test_scheduled_run_under_a_real_worker_runs_once_per_day(
     legacy_truncated, clean_account, tmp_path
