@@ -6,23 +6,34 @@ value for the customer over the month), and our outbox by state. The status says
 - `match`: Stripe holds exactly the ledger.
 - `awaiting`: Stripe holds exactly what we sent; the rest is still pending, failed or too late
   in our outbox (see those columns).
-- `mismatch`: Stripe differs from what we sent — investigate before the invoice finalizes.
+- `settling`: Stripe differs from what we sent, but something was sent less than
+  `SETTLE_SECONDS` ago: meter event summaries lag behind the events they sum, so this is not
+  settled yet; check again later.
+- `mismatch`: Stripe differs from what we sent, and has had time to settle — investigate
+  before the invoice finalizes.
 - `no_customer` / `no_meter`: the account has no Stripe customer / the type has no meter.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+
+from django.utils import timezone
 
 from .meter_gateway import meter_ids_by_event_name, meter_usage_total
 from .models import BillingAccount
 from .usage_selectors import usage_month_totals
 from .usage_types import UsageType, meter_event_name
 
+# How long Stripe's meter event summaries may lag behind the events (they are aggregated
+# asynchronously; Stripe documents the lag as minutes).
+SETTLE_SECONDS = 15 * 60
+
 
 class CheckStatus:
     MATCH = "match"
     AWAITING = "awaiting"
+    SETTLING = "settling"
     MISMATCH = "mismatch"
     NO_CUSTOMER = "no_customer"
     NO_METER = "no_meter"
@@ -59,8 +70,11 @@ def usage_quantity_check(
     month: date,
     accounts: Iterable[BillingAccount],
     progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> list[QuantityLine]:
     """One line per account and usage type for the month. Reads only (ours and Stripe's)."""
+    now = now or timezone.now()
+    settled_before = now - timedelta(seconds=SETTLE_SECONDS)
     accounts = list(accounts)
     start, end = month_bounds(month)
     totals = usage_month_totals(account_ids=[a.pk for a in accounts], start=start, end=end)
@@ -89,6 +103,8 @@ def usage_quantity_check(
                     status = CheckStatus.MATCH
                 elif stripe_total == sent:
                     status = CheckStatus.AWAITING
+                elif (ours.get("last_sent_at") or settled_before) > settled_before:
+                    status = CheckStatus.SETTLING
                 else:
                     status = CheckStatus.MISMATCH
             lines.append(

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from .usage_models import UsageRecord, UsageRevision
 
@@ -43,8 +43,8 @@ def usage_revision_list(*, state: str | None = None) -> QuerySet[UsageRevision]:
 def usage_month_totals(
     *, account_ids: list[int], start: date, end: date
 ) -> dict[tuple[int, str], dict[str, int]]:
-    """Per (account id, usage type) for periods start <= period < end: the ledger quantity and
-    the revision deltas by outbox state (sent, pending, failed, too_late)."""
+    """Per (account id, usage type) for periods start <= period < end: the ledger quantity, the
+    revision deltas by outbox state (sent, pending, failed, too_late) and `last_sent_at`."""
     totals: dict[tuple[int, str], dict[str, int]] = {}
     ledger = (
         UsageRecord.objects.filter(account_id__in=account_ids, period__gte=start, period__lt=end)
@@ -64,7 +64,8 @@ def usage_month_totals(
         )
         .values("record__account_id", "record__usage_type")
         .annotate(
-            **{state: Sum("delta", filter=Q(state=state)) for state in UsageRevision.State.values}
+            last_sent_at=Max("sent_at"),
+            **{state: Sum("delta", filter=Q(state=state)) for state in UsageRevision.State.values},
         )
     )
     for row in by_state:
@@ -73,6 +74,7 @@ def usage_month_totals(
         )
         for state in UsageRevision.State.values:
             entry[state] = row[state] or 0
+        entry["last_sent_at"] = row["last_sent_at"]
     for entry in totals.values():
         for state in UsageRevision.State.values:
             entry.setdefault(state, 0)

@@ -1,15 +1,17 @@
 """Quantity check: the ledger against the Stripe-compatible server's meter event summaries."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 
 import pytest
 import stripe as stripe_api
+import time_machine
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from metering.usage_models import UsageRevision
 from metering.usage_outbox import usage_outbox_send
-from metering.usage_quantity import CheckStatus, usage_quantity_check
+from metering.usage_quantity import SETTLE_SECONDS, CheckStatus, usage_quantity_check
 from metering.usage_services import UsageItem, usage_record_batch
 from metering.usage_types import METER_EVENT_NAMES
 from tests.factories import BillingAccountFactory
@@ -55,6 +57,11 @@ def test_sent_usage_matches_stripe_for_every_account_and_type(setup):
     assert by_key(lines)[(6001, "CV")].stripe == 6000
 
 
+def settled() -> datetime:
+    """A moment after Stripe's summaries have caught up with everything sent so far."""
+    return timezone.now() + timedelta(seconds=SETTLE_SECONDS + 1)
+
+
 def test_unsent_usage_is_awaiting_and_a_stray_event_is_a_mismatch(setup, stripe):
     _, accounts, day = setup
     usage_record_batch(items=[UsageItem(0, 6000, day, "ST", 1500, correction=True)])
@@ -63,7 +70,7 @@ def test_unsent_usage_is_awaiting_and_a_stray_event_is_a_mismatch(setup, stripe)
         payload={"stripe_customer_id": accounts[1].stripe_customer_id, "value": "5"},
         timestamp=noon(day),
     )
-    lines = by_key(usage_quantity_check(month=day, accounts=accounts))
+    lines = by_key(usage_quantity_check(month=day, accounts=accounts, now=settled()))
     awaiting = lines[(6000, "ST")]
     assert (awaiting.status, awaiting.ledger, awaiting.stripe, awaiting.pending) == (
         CheckStatus.AWAITING,
@@ -79,6 +86,22 @@ def test_unsent_usage_is_awaiting_and_a_stray_event_is_a_mismatch(setup, stripe)
         -5,
     )
     assert lines[(6000, "CV")].status == CheckStatus.MATCH
+
+
+def test_a_difference_right_after_sending_is_not_settled_yet_rather_than_a_mismatch(setup, stripe):
+    _, accounts, day = setup
+    stripe_api.billing.MeterEvent.create(
+        event_name=METER_EVENT_NAMES["RM"],
+        payload={"stripe_customer_id": accounts[1].stripe_customer_id, "value": "5"},
+        timestamp=noon(day),
+    )
+    sent_at = UsageRevision.objects.order_by("-sent_at").values_list("sent_at", flat=True)[0]
+    soon = sent_at + timedelta(minutes=2)
+    line = by_key(usage_quantity_check(month=day, accounts=accounts, now=soon))[(6001, "RM")]
+    assert line.status == CheckStatus.SETTLING
+    late = sent_at + timedelta(seconds=SETTLE_SECONDS + 1)
+    line = by_key(usage_quantity_check(month=day, accounts=accounts, now=late))[(6001, "RM")]
+    assert line.status == CheckStatus.MISMATCH
 
 
 def test_the_check_reads_only(setup, stripe):
@@ -111,7 +134,7 @@ def test_command_lists_differences_and_strict_fails_on_a_mismatch(setup):
         timestamp=noon(day),
     )
     out = StringIO()
-    with pytest.raises(CommandError, match="1 line"):
+    with time_machine.travel(settled()), pytest.raises(CommandError, match="1 line"):
         call_command(
             "usage_quantity_check",
             f"--month={day:%Y-%m}",
