@@ -19,6 +19,10 @@ class LineKind(models.TextChoices):
     CV = "CV", "CV impressions"
     MANAGED = "managed", "Managed services"
     OTHER = "other", "Other"
+    # Reductions, negative amounts: a coupon's discount on a line or an invoice, and what a
+    # credit note gives back. Legacy invoices carry them as lines of these kinds.
+    DISCOUNT = "discount", "Discounts"
+    CREDIT_NOTE = "credit_note", "Credit notes"
 
 
 USAGE_KINDS = (LineKind.ST, LineKind.RM, LineKind.CV)

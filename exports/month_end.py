@@ -157,6 +157,7 @@ def month_end_report_build(*, month: date, include_stripe: bool = True) -> Month
             prices=snapshot.prices,
             products=snapshot.products,
             kinds=kinds,
+            credit_notes=snapshot.credit_notes,
         )
         for account in billed:
             side = sides.get(account.acct_id)

@@ -2,10 +2,15 @@
 
 Stripe's side is the lines of our invoices (our subscriptions, our invoice items) whose
 service period starts in the month, whatever invoice carries them: a cycle invoice bills the
-new month's flat fee in advance and the ended month's usage in arrears. Amounts are integer
-minor units; the tolerance on the account's month total is zero (kinds whose totals differ
-are named, to point at the cause). A side missing before the deadline is pending; after it,
-drift, even when the other side is zero.
+new month's flat fee in advance and the ended month's usage in arrears. What the customer owes
+is less than the lines: a line's `discount_amounts` (line coupons and its share of invoice
+coupons; a remainder of `total_discount_amounts` the lines do not carry counts in the invoice's
+first service month) and the credit notes issued against the invoice (a credited line counts in
+its line's month, a custom credit line in the invoice's first service month; void ones do
+not count) are subtracted, and named as `discount` and `credit_note` in the per-kind totals.
+Amounts are integer minor units; the tolerance on the account's month total is zero (kinds
+whose totals differ are named, to point at the cause). A side missing before the deadline is
+pending; after it, drift, even when the other side is zero.
 """
 
 from collections.abc import Iterable, Mapping
@@ -60,6 +65,7 @@ def stripe_month_sides(
     prices: Mapping[str, Mapping[str, Any]] | None = None,
     products: Mapping[str, Mapping[str, Any]] | None = None,
     kinds: Mapping[str, str] | None = None,
+    credit_notes: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
 ) -> dict[int, MonthSide]:
     """Per acct_id, the month's Stripe side from billed invoices that are ours."""
     sides: dict[int, MonthSide] = {}
@@ -72,16 +78,59 @@ def stripe_month_sides(
         lines = invoice["lines"]["data"]
         if invoice_not_ours_reason(invoice=invoice, lines=lines, account=account):
             continue
-        in_month = [line for line in lines if month_of_timestamp(line["period"]["start"]) == month]
-        if not in_month:
+        amounts = _invoice_month_amounts(
+            invoice,
+            lines,
+            (credit_notes or {}).get(invoice["id"], ()),
+            lambda line: classify_stripe_line(line, prices=prices, products=products, kinds=kinds),
+        ).get(month)
+        if not amounts:
             continue
         side = sides.setdefault(account.acct_id, MonthSide(currency=invoice["currency"]))
-        for line in in_month:
-            kind = classify_stripe_line(line, prices=prices, products=products, kinds=kinds)
-            side.by_kind[kind.value] += line["amount"]
-            side.total_minor += line["amount"]
+        for kind, amount in amounts.items():
+            side.by_kind[kind] += amount
+            side.total_minor += amount
         side.documents.append(invoice["id"])
     return sides
+
+
+def _invoice_month_amounts(
+    invoice: Mapping[str, Any],
+    lines: list[Mapping[str, Any]],
+    credit_notes: Iterable[Mapping[str, Any]],
+    classify,
+) -> dict[date, dict[str, int]]:
+    """Service month -> kind -> signed minor units, for one invoice."""
+    months: dict[date, dict[str, int]] = {}
+    month_of_line: dict[str, date] = {}
+
+    def add(month: date, kind: str, amount: int) -> None:
+        bucket = months.setdefault(month, {})
+        bucket[kind] = bucket.get(kind, 0) + amount
+
+    line_discounts = 0
+    for line in lines:
+        month = month_of_timestamp(line["period"]["start"])
+        month_of_line[line["id"]] = month
+        add(month, classify(line).value, line["amount"])
+        discount = sum(d["amount"] for d in line.get("discount_amounts") or [])
+        if discount:
+            add(month, LineKind.DISCOUNT.value, -discount)
+            line_discounts += discount
+    if not months:
+        return months
+    first = min(months)
+    total_discounts = sum(d["amount"] for d in invoice.get("total_discount_amounts") or [])
+    if total_discounts != line_discounts:
+        add(first, LineKind.DISCOUNT.value, line_discounts - total_discounts)
+    for note in credit_notes:
+        if note.get("status") == "void":
+            continue
+        for credited in (note.get("lines") or {}).get("data") or []:
+            month = month_of_line.get(credited.get("invoice_line_item") or "", first)
+            net = credited["amount"] - (credited.get("discount_amount") or 0)
+            add(month, LineKind.CREDIT_NOTE.value, -net)
+    return months
 
 
 def _drift_kinds(stripe: Mapping[str, int], legacy: Mapping[str, int]) -> list[str]:

@@ -35,6 +35,8 @@ class StripeSnapshot:
     invoices: list[dict[str, Any]] = field(default_factory=list)
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Invoice id -> the credit notes issued against it (with all their lines).
+    credit_notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: int = 0
 
 
@@ -71,6 +73,17 @@ class _Reader:
         with self.lock:
             self.requests += 1 + (len(lines) - len(embedded["data"])) // PAGE_SIZE
 
+    def credit_notes_for(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        """The credit notes of an invoice that has any, each with all its lines."""
+        notes = self.list_all("/v1/credit_notes", invoice=invoice["id"])
+        for note in notes:
+            embedded = note.get("lines") or {"data": [], "has_more": False}
+            if embedded.get("has_more"):
+                after = embedded["data"][-1]["id"] if embedded["data"] else None
+                rest = self.list_all(f"/v1/credit_notes/{note['id']}/lines", starting_after=after)
+                note["lines"] = {**embedded, "data": embedded["data"] + rest, "has_more": False}
+        return notes
+
     def invoices_slice(self, gte: int, lt: int) -> list[dict[str, Any]]:
         invoices = self.list_all("/v1/invoices", created={"gte": gte, "lt": lt})
         for invoice in invoices:
@@ -102,6 +115,12 @@ def stripe_invoices_in_window(
                 _slices(created_gte, created_lt, SLICES),
             )
             snapshot.invoices = [invoice for part in parts for invoice in part]
+        for invoice in snapshot.invoices:
+            credited = (invoice.get("pre_payment_credit_notes_amount") or 0) + (
+                invoice.get("post_payment_credit_notes_amount") or 0
+            )
+            if credited:
+                snapshot.credit_notes[invoice["id"]] = reader.credit_notes_for(invoice)
         if any(
             classify_stripe_line(line, kinds=kinds) == LineKind.OTHER
             for invoice in snapshot.invoices

@@ -148,6 +148,7 @@ def _compare(
         prices=snapshot.prices,
         products=snapshot.products,
         kinds=kinds,
+        credit_notes=snapshot.credit_notes,
     )
     outcome.compared = [
         compare_account(
