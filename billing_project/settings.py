@@ -240,6 +240,11 @@ if not STRIPE_LIVE_MODE and not STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_te
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 STRIPE_WEBHOOK_SECRET = _secret("STRIPE_WEBHOOK_SECRET", "whsec_local_development_secret")
+# The signing secret of the event destination that receives Stripe's thin (v2) events, such
+# as meter error reports. https://docs.stripe.com/event-destinations
+STRIPE_EVENT_DESTINATION_SECRET = _secret(
+    "STRIPE_EVENT_DESTINATION_SECRET", "whsec_local_event_destination_secret"
+)
 # The API version is the one this stripe-python release is generated for; object shapes
 # (invoice.parent, line pricing) depend on it.
 STRIPE_API_VERSION = stripe.api_version

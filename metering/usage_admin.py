@@ -218,7 +218,12 @@ class UsageRevisionAdmin(OperateActionsMixin, admin.ModelAdmin):
     @admin.action(description="Retry the selected failed rows", permissions=["operate"])
     def retry(self, request: HttpRequest, queryset: QuerySet[UsageRevision]) -> None:
         now = timezone.now()
-        retried = sum(usage_revision_retry(revision_id=r.pk, now=now) for r in queryset)
+        retried = 0
+        for revision in queryset:
+            try:
+                retried += usage_revision_retry(revision_id=revision.pk, now=now)
+            except BillingError as exc:
+                self.message_user(request, f"{revision.identifier}: {exc.message}", messages.ERROR)
         skipped = queryset.count() - retried
         self.message_user(
             request,

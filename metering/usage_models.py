@@ -13,7 +13,7 @@ from django.db import models
 
 from .usage_types import UsageType
 
-__all__ = ["ProducerToken", "UsageRecord", "UsageRevision"]
+__all__ = ["MeterErrorReport", "ProducerToken", "UsageRecord", "UsageRevision"]
 
 
 class ProducerToken(models.Model):
@@ -113,6 +113,13 @@ class UsageRevision(models.Model):
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     too_late_reason = models.CharField(max_length=255, blank=True)
+    stripe_error_code = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # the ledger inserts revisions in SQL
+        help_text="Set when Stripe refused the meter event after accepting it (error report).",
+    )
     resolved_at = models.DateTimeField(
         null=True, blank=True, help_text="When an operator settled this too-late usage."
     )
@@ -144,3 +151,30 @@ class UsageRevision(models.Model):
 
     def __str__(self) -> str:
         return self.identifier
+
+
+class MeterErrorReport(models.Model):
+    """A meter error report from Stripe (the `v1.billing.meter.error_report_triggered` thin
+    event): meter events it accepted first and refused later, with its reasons."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Received"
+        APPLIED = "applied", "Applied to the outbox"
+        FAILED = "failed", "Could not be read"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    error_count = models.PositiveIntegerField(default=0, help_text="Errors Stripe counted.")
+    revisions_refused = models.PositiveIntegerField(
+        default=0, help_text="Our revisions named in Stripe's sample errors."
+    )
+    detail = models.JSONField(default=dict, blank=True, help_text="The event as Stripe holds it.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.state})"

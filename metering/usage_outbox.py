@@ -319,7 +319,18 @@ def _alert(report: OutboxReport) -> None:
 
 
 def usage_revision_retry(*, revision_id: int, now: datetime | None = None) -> bool:
-    """Put a failed revision back in the outbox (an operator's action). True if it was."""
+    """Put a failed revision back in the outbox (an operator's action). True if it was.
+
+    A revision Stripe refused after accepting it (a meter error report) is not sent again:
+    its identifier already reached Stripe; the usage is posted again as a correction."""
+    refused = UsageRevision.objects.filter(pk=revision_id).exclude(stripe_error_code="")
+    if refused.exists():
+        raise BillingError(
+            "Stripe refused this meter event after accepting it "
+            f"({refused.values_list('stripe_error_code', flat=True)[0]}); fix the cause, then "
+            "post the usage again as a correction",
+            field="revision",
+        )
     return bool(
         UsageRevision.objects.filter(pk=revision_id, state=State.FAILED).update(
             state=State.PENDING, attempts=0, next_attempt_at=now or timezone.now()

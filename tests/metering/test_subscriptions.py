@@ -192,3 +192,25 @@ def test_the_legacy_collection_method_comes_from_the_latest_legacy_stripe_invoic
     (subscription,) = stripe.store.all("subscription")
     assert subscription["collection_method"] == "charge_automatically"
     assert subscription["days_until_due"] is None
+
+
+@both_databases
+@pytest.mark.parametrize("days", [15, 45])
+def test_payment_terms_come_from_the_legacy_invoice_due_date_not_a_default(stripe, account, days):
+    """Stripe's Invoice has no `days_until_due`: the terms are its due date less its
+    finalization."""
+    legacy_invoice = stripe_lib.Invoice.create(
+        customer=account.stripe_customer_id,
+        collection_method="send_invoice",
+        days_until_due=days,
+    )
+    stripe_lib.Invoice.finalize_invoice(legacy_invoice.id)
+    factories.LegacyInvoiceFactory(
+        account=LegacyAccount.objects.get(acct_id=701),
+        stripe_invoice_id=legacy_invoice.id,
+        service_month=date(2025, 11, 1),
+    )
+    subscriptions_provision(cohort=2)
+    (subscription,) = stripe.store.all("subscription")
+    assert subscription["collection_method"] == "send_invoice"
+    assert subscription["days_until_due"] == days
