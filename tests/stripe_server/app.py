@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import conformance
 from .forms import decode_form
 from .store import Store, StripeError
 from .webhooks import WebhookDispatcher
@@ -160,6 +161,8 @@ class StripeServer:
         self.api_version = API_VERSION
         self.finalization_grace_seconds = 3600
         self.meter_event_delay = 0.0
+        # Every answer is compared with stripe-python's resource types (a 500 on a mismatch).
+        self.check_responses = True
         self.webhooks = WebhookDispatcher(self)
         self.store = self._new_store()
         self.expanders: dict[tuple[str | None, str], Callable] = dict(resources.EXPANDERS)
@@ -261,13 +264,15 @@ class StripeServer:
             fault = self._take_fault(path)
             if fault is not None and not fault["after"]:
                 raise self._fault_error(fault)
-            params = decode_form(query if method in ("GET", "DELETE") else body)
+            params = self._params(method, path, query, body)
             idempotency_key = lower.get("idempotency-key") if method == "POST" else None
             if idempotency_key:
                 replay = self._replay(api_key, idempotency_key, method, path, body)
                 if replay is not None:
                     return replay
             handler, match = self._route(method, path)
+            # Stripe's 400 for an unknown parameter or enum value, from stripe-python's types.
+            conformance.check_request(method, path, params)
             request = Request(method, path, params, match, api_key, idempotency_key, self)
             executed = True
             result = handler(request)
@@ -276,6 +281,8 @@ class StripeServer:
                 result = json.loads(json.dumps(result))
             for expand_path in params.get("expand", []) or []:
                 result = _expand(self, result, expand_path.split("."))
+            if self.check_responses:
+                conformance.check_object(result)
             status, out_headers = 200, {}
             if fault is not None:
                 raise self._fault_error(fault)
@@ -362,6 +369,19 @@ class StripeServer:
                 type="idempotency_error",
             )
         return stored[1], json.loads(stored[2]), {"Idempotent-Replayed": "true"}
+
+    @staticmethod
+    def _params(method: str, path: str, query: str, body: str) -> dict[str, Any]:
+        if method in ("GET", "DELETE"):
+            return decode_form(query)
+        if path.startswith("/v2/"):
+            # The v2 API takes JSON bodies.
+            try:
+                decoded = json.loads(body) if body.strip() else {}
+            except ValueError as exc:
+                raise StripeError("Invalid JSON body.") from exc
+            return decoded if isinstance(decoded, dict) else {}
+        return decode_form(body)
 
     def _route(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         path_known = False

@@ -181,8 +181,10 @@ def invoice_new(
         total_pretax_credit_amounts=[],
         total_taxes=[],
         webhooks_delivered_at=None,
-        days_until_due=days_until_due,
     )
+    # A request parameter, not a field of Invoice in this API version: kept aside until
+    # finalization turns it into `due_date`.
+    store.private_of(invoice["id"])["days_until_due"] = days_until_due
     invoice.pop("subscription", None)
     invoice["lines"] = {
         "object": "list",
@@ -258,7 +260,7 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
     _require_status(invoice, ("draft",), "finalize")
     if (
         invoice["collection_method"] == "send_invoice"
-        and invoice.get("days_until_due") is None
+        and store.private_of(invoice["id"]).get("days_until_due") is None
         and invoice.get("due_date") is None
     ):
         raise StripeError(
@@ -282,7 +284,8 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
         )
         invoice["status_transitions"]["finalized_at"] = now
         if invoice["collection_method"] == "send_invoice" and invoice.get("due_date") is None:
-            invoice["due_date"] = now + (invoice.get("days_until_due") or 30) * 86_400
+            days = store.private_of(invoice["id"]).get("days_until_due")
+            invoice["due_date"] = now + (days or 30) * 86_400
     store.emit("invoice.finalized", invoice)
     if invoice["amount_due"] == 0:
         _mark_paid(store, invoice, now, payment_method=None)
@@ -315,9 +318,10 @@ def _mark_paid(store: Store, invoice: dict[str, Any], now: int, payment_method: 
                 "payment": {"type": "payment_intent", "payment_intent": store.new_id("pi")},
                 "status": "paid",
                 "status_transitions": {"canceled_at": None, "paid_at": now},
-                "payment_method": payment_method,
             }
             store.put("invoice_payment", payment)
+            # Stripe keeps the method on the payment intent, which this server does not model.
+            store.private_of(payment["id"])["payment_method"] = payment_method
     store.emit("invoice.paid", invoice)
     store.emit("invoice.payment_succeeded", invoice)
     subscription_id = _subscription_of(invoice)

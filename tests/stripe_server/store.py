@@ -58,6 +58,9 @@ class Store:
         self.requests: list[dict[str, Any]] = []
         self.sequence: dict[str, int] = {}
         self.listeners: list[Any] = []
+        # The server's own bookkeeping about an object that Stripe does not render on it
+        # (an invoice's `days_until_due` request parameter), by object id.
+        self.private: dict[str, dict[str, Any]] = {}
         self.api_version: str | None = None
         # (customer, meter event name) -> calls in flight now / the most seen at once.
         self.meter_event_inflight: dict[tuple[str, str], int] = {}
@@ -69,6 +72,10 @@ class Store:
     @staticmethod
     def new_id(prefix: str) -> str:
         return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+    def private_of(self, object_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.private.setdefault(object_id, {})
 
     def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

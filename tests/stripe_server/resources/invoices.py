@@ -134,7 +134,9 @@ def invoice_update(request: Request) -> dict[str, Any]:
             previous["metadata"] = dict(invoice["metadata"])
             invoice["metadata"] = metadata
         for field, value in values.items():
-            if invoice.get(field) != value:
+            if field == "days_until_due":
+                request.store.private_of(invoice["id"])[field] = value
+            elif invoice.get(field) != value:
                 previous[field] = invoice.get(field)
                 invoice[field] = value
     if previous:

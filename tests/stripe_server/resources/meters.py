@@ -21,7 +21,7 @@ from typing import Any
 from ..app import Request, list_page, route
 from ..clocks import customer_time
 from ..store import Store, StripeError, missing, shape
-from .catalog import missing_param, one_of, reject_unknown, required
+from .catalog import missing_param, one_of, required
 from .common import to_int
 
 METER = "billing.meter"
@@ -85,16 +85,6 @@ def _payload_key(given: Any, param: str) -> str:
 @route("POST", r"/v1/billing/meters")
 def meter_create(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
-    known = {
-        "customer_mapping",
-        "default_aggregation",
-        "display_name",
-        "event_name",
-        "event_time_window",
-        "expand",
-        "value_settings",
-    }
-    reject_unknown(params, known)
     display_name = required(params, "display_name")
     event_name = required(params, "event_name")
     aggregation = required(params, "default_aggregation")
@@ -153,7 +143,6 @@ def meter_retrieve(request: Request) -> dict[str, Any]:
 def meter_update(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
     meter = _meter(store, request.match["id"])
-    reject_unknown(params, {"display_name", "expand"})
     if "display_name" in params:
         with store.lock:
             meter["display_name"] = required(params, "display_name")
@@ -217,7 +206,6 @@ def _event_meter(store: Store, event_name: str) -> dict[str, Any]:
 @route("POST", r"/v1/billing/meter_events")
 def meter_event_create(request: Request) -> dict[str, Any]:
     params = request.params
-    reject_unknown(params, {"event_name", "payload", "identifier", "timestamp", "expand"})
     event_name = required(params, "event_name")
     payload = required(params, "payload")
     if not isinstance(payload, dict):

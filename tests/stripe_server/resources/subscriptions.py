@@ -57,8 +57,36 @@ def _item(
         discounts=[],
         tax_rates=[],
     )
-    item.pop("plan", None)
+    item["plan"] = plan_for(price)
     return item
+
+
+def plan_for(price: dict[str, Any]) -> dict[str, Any]:
+    """The legacy `plan` Stripe still renders on a subscription item, mirroring its price."""
+    recurring = price.get("recurring") or {}
+    plan = shape("plan")
+    unit = price.get("unit_amount_decimal")
+    plan.update(
+        id=price["id"],
+        active=price.get("active", True),
+        amount=price.get("unit_amount"),
+        amount_decimal=unit,
+        billing_scheme=price.get("billing_scheme", "per_unit"),
+        created=price.get("created"),
+        currency=price["currency"],
+        interval=recurring.get("interval", "month"),
+        interval_count=recurring.get("interval_count", 1),
+        livemode=False,
+        metadata=dict(price.get("metadata") or {}),
+        meter=recurring.get("meter"),
+        nickname=price.get("nickname"),
+        product=price.get("product"),
+        tiers_mode=price.get("tiers_mode"),
+        transform_usage=copy.deepcopy(price.get("transform_quantity")),
+        trial_period_days=recurring.get("trial_period_days"),
+        usage_type=recurring.get("usage_type", "licensed"),
+    )
+    return plan
 
 
 def _interval(price: dict[str, Any]) -> tuple[str, int]:
@@ -354,6 +382,7 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
             if "price" in spec:
                 price = _price(store, spec["price"], f"items[{index}][price]")
                 item["price"] = {k: v for k, v in price.items() if k != "tiers"}
+                item["plan"] = plan_for(price)
         else:
             current.append(_item(store, subscription["id"], spec, index, period))
     if not current:
