@@ -244,7 +244,13 @@ def check_request(method: str, path: str, params: dict[str, Any]) -> bool:
 # Responses
 
 
-def resource_class(object_name: str) -> Any | None:
+def resource_class(object_name: str, event_type: str | None = None) -> Any | None:
+    if object_name == "v2.core.event" and event_type:
+        from stripe.events._event_classes import get_v2_event_class
+
+        found = get_v2_event_class(event_type)
+        if found is not None:
+            return found
     target = OBJECT_CLASSES.get(object_name) or _V2_CLASSES.get(object_name)
     if target is None:
         return None
@@ -269,6 +275,10 @@ def _annotations(cls: Any) -> dict[str, tuple[str, bool]]:
                 else type(None) in typing.get_args(annotation)
             )
             out[key] = (text, optional)
+    if isinstance(vars(cls).get("RelatedObject"), type) and "related_object" not in out:
+        # v2 event classes declare the inner class but annotate the field only on the event
+        # notification class.
+        out["related_object"] = ("RelatedObject", False)
     return out
 
 
@@ -314,7 +324,9 @@ def object_violations(
         problems += object_violations(obj.get("data", []), f"{label}.data", cls)
         return problems
     if object_name is not None:
-        cls = resource_class(object_name)
+        cls = resource_class(
+            object_name, obj.get("type") if isinstance(obj.get("type"), str) else None
+        )
         if cls is None:
             return problems  # an object type stripe-python does not know: nothing to compare
     if cls is None:

@@ -46,7 +46,9 @@ def line_for_subscription_item(
         description=description,
         discountable=True,
         livemode=False,
-        metadata=dict(item.get("metadata") or {}),
+        # Stripe: a subscription line's metadata is its subscription's, not the item's or the
+        # price's (the invoice line item object reference).
+        metadata=dict(subscription.get("metadata") or {}),
         period={"start": period[0], "end": period[1]},
         quantity=quantity,
         quantity_decimal=str(quantity),
@@ -190,7 +192,6 @@ def invoice_new(
         "object": "list",
         "data": [],
         "has_more": False,
-        "total_count": 0,
         "url": f"/v1/invoices/{invoice['id']}/lines",
     }
     if subscription is not None:
@@ -205,9 +206,49 @@ def invoice_new(
     return invoice
 
 
+EMBEDDED_LINES = 10
+
+
+def invoice_present(invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice as Stripe renders it: the first 10 lines embedded (`has_more` says whether
+    there are others); the rest only through `GET /v1/invoices/{id}/lines`. The stored invoice
+    keeps them all."""
+    lines = invoice.get("lines")
+    if not isinstance(lines, dict) or len(lines.get("data") or []) <= EMBEDDED_LINES:
+        return invoice
+    shown = dict(lines, data=lines["data"][:EMBEDDED_LINES], has_more=True)
+    return dict(invoice, lines=shown)
+
+
+def present(obj: Any) -> Any:
+    """Render every invoice inside an answer (top level, list items, event objects)."""
+    if isinstance(obj, list):
+        return [present(item) for item in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if obj.get("object") == "invoice":
+        return invoice_present(obj)
+    if obj.get("object") == "list" and any(
+        isinstance(item, dict) and item.get("object") in ("invoice", "event")
+        for item in obj.get("data") or []
+    ):
+        return dict(obj, data=present(obj["data"]))
+    if obj.get("object") == "event" and isinstance(obj.get("data"), dict):
+        return dict(obj, data=dict(obj["data"], object=present(obj["data"].get("object"))))
+    return obj
+
+
+def subscription_lines_follow_metadata(store: Store, subscription: dict[str, Any]) -> None:
+    """Subscription lines reflect their subscription's current metadata."""
+    for invoice in store.all("invoice"):
+        for line in invoice["lines"]["data"]:
+            details = (line.get("parent") or {}).get("subscription_item_details") or {}
+            if details.get("subscription") == subscription["id"]:
+                line["metadata"] = dict(subscription["metadata"])
+
+
 def invoice_recalculate(invoice: dict[str, Any]) -> None:
     total = sum(line["amount"] for line in invoice["lines"]["data"])
-    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
     invoice.update(
         subtotal=total,
         subtotal_excluding_tax=total,

@@ -25,6 +25,7 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        doc_url: str | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -33,6 +34,8 @@ class StripeError(Exception):
             self.body["error"]["code"] = code
         if param:
             self.body["error"]["param"] = param
+        if doc_url:
+            self.body["error"]["doc_url"] = doc_url
         self.headers = headers or {}
 
 
@@ -62,9 +65,14 @@ class Store:
         # (an invoice's `days_until_due` request parameter), by object id.
         self.private: dict[str, dict[str, Any]] = {}
         self.api_version: str | None = None
+        # How an object is rendered in answers and event snapshots (set by the server).
+        self.renderer: Any = lambda obj: obj
         # (customer, meter event name) -> calls in flight now / the most seen at once.
         self.meter_event_inflight: dict[tuple[str, str], int] = {}
         self.meter_event_concurrency: dict[tuple[str, str], int] = {}
+        # Meter events accepted but not usable, until reported as a v2 event (thin_events).
+        self.meter_errors: list[dict[str, Any]] = []
+        self.thin_attempts: list[Any] = []
 
     def now(self) -> int:
         return int(time.time()) + self.clock_offset
@@ -125,7 +133,7 @@ class Store:
             livemode=False,
             pending_webhooks=0,
             request={"id": self.new_id("req"), "idempotency_key": None},
-            data={"object": copy.deepcopy(obj)},
+            data={"object": copy.deepcopy(self.renderer(obj))},
         )
         if previous_attributes:
             event["data"]["previous_attributes"] = previous_attributes

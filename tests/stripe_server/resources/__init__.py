@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     catalog,
     clock_helpers,
     customers,
+    event_destinations,
     events,
     invoiceitems,
     invoices,

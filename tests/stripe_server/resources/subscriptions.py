@@ -7,7 +7,13 @@ from typing import Any
 from ..app import Request, list_page, route
 from ..clocks import customer_time
 from ..cycles import item_line
-from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate, payment_declines
+from ..invoicing import (
+    invoice_finalize,
+    invoice_new,
+    invoice_recalculate,
+    payment_declines,
+    subscription_lines_follow_metadata,
+)
 from ..periods import add_interval
 from ..store import Store, StripeError, shape
 from .common import customer_param, metadata_update, to_bool, to_int
@@ -340,6 +346,8 @@ def subscription_update(request: Request) -> dict[str, Any]:
             _update_items(store, subscription, params["items"])
     # pause_collection only pauses payment collection: Stripe's customer.subscription.paused
     # and .resumed are for status=paused, so a collection pause is just an update.
+    if "metadata" in previous:
+        subscription_lines_follow_metadata(store, subscription)
     if previous:
         store.emit("customer.subscription.updated", subscription, previous_attributes=previous)
     return subscription
