@@ -121,8 +121,12 @@ def invoice_new(
     auto_advance: bool = True,
     period: tuple[int, int] | None = None,
     currency: str = "usd",
+    discounts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A draft invoice (not yet stored)."""
+    """A draft invoice (not yet stored). Without `discounts` it inherits its subscription's
+    and its customer's."""
+    from .discounts import inherited_discounts
+
     now = customer_time(store, customer["id"])
     invoice = shape("invoice")
     invoice.update(
@@ -183,6 +187,11 @@ def invoice_new(
         total_pretax_credit_amounts=[],
         total_taxes=[],
         webhooks_delivered_at=None,
+        discounts=discounts
+        if discounts is not None
+        else inherited_discounts(store, customer, subscription, now),
+        pre_payment_credit_notes_amount=0,
+        post_payment_credit_notes_amount=0,
     )
     # A request parameter, not a field of Invoice in this API version: kept aside until
     # finalization turns it into `due_date`.
@@ -247,15 +256,21 @@ def subscription_lines_follow_metadata(store: Store, subscription: dict[str, Any
                 line["metadata"] = dict(subscription["metadata"])
 
 
-def invoice_recalculate(invoice: dict[str, Any]) -> None:
-    total = sum(line["amount"] for line in invoice["lines"]["data"])
+def invoice_recalculate(store: Store, invoice: dict[str, Any]) -> None:
+    """Totals from the lines: `subtotal - discounts = total` (no tax here); credit notes
+    issued before payment lower what is due."""
+    from .discounts import apply
+
+    subtotal = sum(line["amount"] for line in invoice["lines"]["data"])
+    total = subtotal - apply(store, invoice)
+    due = max(total - invoice.get("pre_payment_credit_notes_amount", 0), 0)
     invoice.update(
-        subtotal=total,
-        subtotal_excluding_tax=total,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
         total=total,
         total_excluding_tax=total,
-        amount_due=max(total, 0),
-        amount_remaining=max(total, 0) - invoice["amount_paid"],
+        amount_due=due,
+        amount_remaining=max(due - invoice["amount_paid"], 0),
     )
 
 
@@ -283,7 +298,7 @@ def attach_pending_items(store: Store, invoice: dict[str, Any]) -> list[dict[str
             item["invoice"] = invoice["id"]
             invoice["lines"]["data"].append(line_for_invoice_item(invoice, item))
             attached.append(item)
-    invoice_recalculate(invoice)
+    invoice_recalculate(store, invoice)
     return attached
 
 
@@ -313,7 +328,7 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
     with store.lock:
         sequence = customer.get("next_invoice_sequence") or 1
         customer["next_invoice_sequence"] = sequence + 1
-        invoice_recalculate(invoice)
+        invoice_recalculate(store, invoice)
         invoice.update(
             number=f"{customer['invoice_prefix']}-{sequence:04d}",
             status="open",
@@ -328,6 +343,9 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
             days = store.private_of(invoice["id"]).get("days_until_due")
             invoice["due_date"] = now + (days or 30) * 86_400
     store.emit("invoice.finalized", invoice)
+    from .discounts import after_finalize
+
+    after_finalize(store, invoice)
     if invoice["amount_due"] == 0:
         _mark_paid(store, invoice, now, payment_method=None)
     elif invoice["collection_method"] == "charge_automatically" and invoice["auto_advance"]:
@@ -401,7 +419,16 @@ def payment_method(store: Store, invoice: dict[str, Any]) -> str:
 
 
 def payment_declines(store: Store, invoice: dict[str, Any]) -> bool:
-    return payment_method(store, invoice) in DECLINING_PAYMENT_METHODS
+    """A payment method attached from Stripe's test tokens declines as its card does; an id
+    that was never attached is judged by its name (the older shortcut, kept for callers that
+    set `pm_card_chargeCustomerFail` as a default without attaching it)."""
+    from .resources.payment_methods import charge_declines
+
+    method = payment_method(store, invoice)
+    attached = charge_declines(store, method)
+    if attached is not None:
+        return attached
+    return method in DECLINING_PAYMENT_METHODS
 
 
 def invoice_attempt_payment(
