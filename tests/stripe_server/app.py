@@ -210,8 +210,13 @@ class StripeServer:
         store = Store()
         store.api_version = self.api_version
         store.renderer = invoicing.present
+        store.checker = self._check_event
         store.listeners.append(self.webhooks.on_event)
         return store
+
+    def _check_event(self, event: dict[str, Any]) -> None:
+        if self.check_responses:
+            conformance.check_object(event)
 
     def flush_meter_errors(self) -> list[dict[str, Any]]:
         """Report the unusable meter events gathered so far (v2 events, sent to destinations)."""
@@ -329,6 +334,8 @@ class StripeServer:
                 result = json.loads(json.dumps(result))
             for expand_path in params.get("expand", []) or []:
                 result = _expand(self, result, expand_path.split("."))
+            if params.get("expand"):
+                result = invoicing.present(result)
             if self.check_responses:
                 conformance.check_object(result)
             status, out_headers = 200, {}

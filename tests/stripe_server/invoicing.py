@@ -230,21 +230,21 @@ def invoice_present(invoice: dict[str, Any]) -> dict[str, Any]:
 
 
 def present(obj: Any) -> Any:
-    """Render every invoice inside an answer (top level, list items, event objects)."""
+    """Render every invoice inside an answer (top level, list items, expanded fields, event
+    objects), copying only what changes."""
     if isinstance(obj, list):
-        return [present(item) for item in obj]
+        items = [present(item) for item in obj]
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
     if not isinstance(obj, dict):
         return obj
-    if obj.get("object") == "invoice":
-        return invoice_present(obj)
-    if obj.get("object") == "list" and any(
-        isinstance(item, dict) and item.get("object") in ("invoice", "event")
-        for item in obj.get("data") or []
-    ):
-        return dict(obj, data=present(obj["data"]))
-    if obj.get("object") == "event" and isinstance(obj.get("data"), dict):
-        return dict(obj, data=dict(obj["data"], object=present(obj["data"].get("object"))))
-    return obj
+    out = invoice_present(obj) if obj.get("object") == "invoice" else obj
+    changed = {}
+    for key, value in out.items():
+        if isinstance(value, (dict, list)):
+            rendered = present(value)
+            if rendered is not value:
+                changed[key] = rendered
+    return dict(out, **changed) if changed else out
 
 
 def subscription_lines_follow_metadata(store: Store, subscription: dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ class Store:
         self.api_version: str | None = None
         # How an object is rendered in answers and event snapshots (set by the server).
         self.renderer: Any = lambda obj: obj
+        # Called with every event before it is recorded (the server checks its shape).
+        self.checker: Any = lambda event: None
         # (customer, meter event name) -> calls in flight now / the most seen at once.
         self.meter_event_inflight: dict[tuple[str, str], int] = {}
         self.meter_event_concurrency: dict[tuple[str, str], int] = {}
@@ -137,6 +139,7 @@ class Store:
         )
         if previous_attributes:
             event["data"]["previous_attributes"] = previous_attributes
+        self.checker(event)
         with self.lock:
             self.events.append(event)
             self.objects.setdefault("event", {})[event["id"]] = event

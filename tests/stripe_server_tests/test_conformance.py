@@ -103,6 +103,41 @@ def exercise_every_resource(server):
     stripe.SubscriptionItem.list(subscription=subscription.id)
     stripe.WebhookEndpoint.create(url="http://127.0.0.1:9/hook", enabled_events=["*"])
     stripe.billing_portal.Session.create(customer=cust.id)
+    stripe.Coupon.create(id="LOYAL10", percent_off=10, duration="forever")
+    raw(server, "POST", f"/_harness/customers/{cust.id}/discount", "coupon=LOYAL10")
+    method = stripe.PaymentMethod.attach("pm_card_visa", customer=cust.id)
+    stripe.Customer.modify(cust.id, invoice_settings={"default_payment_method": method.id})
+    stripe.InvoiceItem.create(customer=cust.id, amount=3_000, currency="usd")
+    discounted = stripe.Invoice.create(customer=cust.id, pending_invoice_items_behavior="include")
+    discounted = stripe.Invoice.finalize_invoice(discounted.id)
+    stripe.CreditNote.create(
+        invoice=discounted.id,
+        lines=[
+            {
+                "type": "invoice_line_item",
+                "invoice_line_item": discounted.lines.data[0].id,
+                "amount": 500,
+            }
+        ],
+    )
+    stripe.Invoice.send_invoice(discounted.id)
+    client = stripe.StripeClient(
+        "sk_test_Conformance0000000000000", base_addresses={"api": server.url}
+    )
+    client.v2.core.event_destinations.create(
+        {
+            "name": "errors",
+            "type": "webhook_endpoint",
+            "event_payload": "thin",
+            "enabled_events": ["v1.billing.meter.error_report_triggered"],
+            "webhook_endpoint": {"url": "http://127.0.0.1:9/thin"},
+        }
+    )
+    stripe.billing.MeterEvent.create(
+        event_name="impressions", payload={"stripe_customer_id": "cus_Missing", "value": "1"}
+    )
+    [report] = server.flush_meter_errors()
+    client.v2.core.events.retrieve(report["id"])
     stripe.Event.list(limit=100)
     stripe.test_helpers.TestClock.advance(clock.id, frozen_time=now + 40 * 86_400)
     return {"customer": cust, "invoice": invoice, "subscription": subscription}
@@ -122,7 +157,13 @@ def test_every_object_the_server_serves_has_exactly_the_fields_of_its_stripe_typ
         "billing.meter",
         "billing.meter_event",
         "billing_portal.session",
+        "coupon",
+        "credit_note",
         "customer",
+        "discount",
+        "payment_method",
+        "v2.core.event",
+        "v2.core.event_destination",
         "entitlements.feature",
         "event",
         "invoice",

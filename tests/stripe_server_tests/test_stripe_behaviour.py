@@ -214,3 +214,16 @@ def test_stripe_python_sees_a_rate_limit_error(server):
         stripe.Customer.list(max_network_retries=0)
     assert caught.value.http_status == 429
     assert caught.value.json_body["error"]["code"] == "rate_limit"
+
+
+def test_an_expanded_invoice_embeds_at_most_ten_lines_too(server):
+    invoice = invoice_with_lines(11)
+    item_id = server.store.get("invoice", invoice.id)["lines"]["data"][0]["parent"][
+        "invoice_item_details"
+    ]["invoice_item"]
+
+    item = stripe.InvoiceItem.retrieve(item_id, expand=["invoice"])
+
+    assert item.invoice.id == invoice.id
+    assert len(item.invoice.lines.data) == 10
+    assert item.invoice.lines.has_more is True
