@@ -6,12 +6,14 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import conformance, invoicing
 from .forms import decode_form
 from .store import Store, StripeError
 from .webhooks import WebhookDispatcher
@@ -160,11 +162,16 @@ class StripeServer:
         self.api_version = API_VERSION
         self.finalization_grace_seconds = 3600
         self.meter_event_delay = 0.0
+        self._init_options()
+        # Every answer is compared with stripe-python's resource types (a 500 on a mismatch).
+        self.check_responses = True
         self.webhooks = WebhookDispatcher(self)
         self.store = self._new_store()
         self.expanders: dict[tuple[str | None, str], Callable] = dict(resources.EXPANDERS)
         self._faults: list[dict[str, Any]] = []
         self._faults_lock = threading.Lock()
+        self.meter_error_timer: threading.Timer | None = None
+        self.meter_error_timer_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -202,17 +209,65 @@ class StripeServer:
     def _new_store(self) -> Store:
         store = Store()
         store.api_version = self.api_version
+        store.renderer = invoicing.present
+        store.checker = self._check_event
         store.listeners.append(self.webhooks.on_event)
         return store
 
+    def _check_event(self, event: dict[str, Any]) -> None:
+        if self.check_responses:
+            conformance.check_object(event)
+
+    def flush_meter_errors(self) -> list[dict[str, Any]]:
+        """Report the unusable meter events gathered so far (v2 events, sent to destinations)."""
+        from .thin_events import meter_errors_flush
+
+        return meter_errors_flush(self)
+
     def reset(self) -> None:
         """Forget every object, event, delivery and fault (between tests)."""
+        with self.meter_error_timer_lock:
+            if self.meter_error_timer is not None:
+                self.meter_error_timer.cancel()
+                self.meter_error_timer = None
         self.webhooks.reset()
         self.store = self._new_store()
         self.finalization_grace_seconds = 3600
         self.meter_event_delay = 0.0
+        self._init_options()
         with self._faults_lock:
             self._faults.clear()
+
+    def _init_options(self) -> None:
+        # Seconds before a test clock advance is carried out (None: before the answer is sent).
+        self.test_clock_advance_delay: float | None = None
+        # Stripe's rate limit, requests per second: 25 in test mode, 100 in live mode. Off
+        # (None) unless a test sets it.
+        self.rate_limit_per_second: int | None = None
+        # Seconds between the first unusable meter event and its error report (None: only on
+        # flush_meter_errors()).
+        self.meter_error_report_delay: float | None = 0.5
+        self._recent_requests: deque[float] = deque()
+        self._rate_lock = threading.Lock()
+
+    def _rate_limit(self) -> None:
+        limit = self.rate_limit_per_second
+        if not limit:
+            return
+        with self._rate_lock:
+            now = time.monotonic()
+            while self._recent_requests and self._recent_requests[0] <= now - 1.0:
+                self._recent_requests.popleft()
+            if len(self._recent_requests) >= limit:
+                raise StripeError(
+                    "Request rate limit exceeded. Learn more about rate limits here "
+                    "https://stripe.com/docs/rate-limits.",
+                    status=429,
+                    code="rate_limit",
+                    headers={"Retry-After": "1", "Stripe-Should-Retry": "true"},
+                    doc_url="https://stripe.com/docs/error-codes/rate-limit",
+                )
+            self._recent_requests.append(now)
 
     def fail_next(
         self,
@@ -258,24 +313,31 @@ class StripeServer:
         executed = False
         try:
             api_key = self._authenticate(lower.get("authorization", ""))
+            self._rate_limit()
             fault = self._take_fault(path)
             if fault is not None and not fault["after"]:
                 raise self._fault_error(fault)
-            params = decode_form(query if method in ("GET", "DELETE") else body)
+            params = self._params(method, path, query, body)
             idempotency_key = lower.get("idempotency-key") if method == "POST" else None
             if idempotency_key:
                 replay = self._replay(api_key, idempotency_key, method, path, body)
                 if replay is not None:
                     return replay
             handler, match = self._route(method, path)
+            # Stripe's 400 for an unknown parameter or enum value, from stripe-python's types.
+            conformance.check_request(method, path, params)
             request = Request(method, path, params, match, api_key, idempotency_key, self)
             executed = True
-            result = handler(request)
+            result = invoicing.present(handler(request))
             if params.get("expand"):
                 # Expansion rewrites the answer; never the stored objects it came from.
                 result = json.loads(json.dumps(result))
             for expand_path in params.get("expand", []) or []:
                 result = _expand(self, result, expand_path.split("."))
+            if params.get("expand"):
+                result = invoicing.present(result)
+            if self.check_responses:
+                conformance.check_object(result)
             status, out_headers = 200, {}
             if fault is not None:
                 raise self._fault_error(fault)
@@ -362,6 +424,19 @@ class StripeServer:
                 type="idempotency_error",
             )
         return stored[1], json.loads(stored[2]), {"Idempotent-Replayed": "true"}
+
+    @staticmethod
+    def _params(method: str, path: str, query: str, body: str) -> dict[str, Any]:
+        if method in ("GET", "DELETE"):
+            return decode_form(query)
+        if path.startswith("/v2/"):
+            # The v2 API takes JSON bodies.
+            try:
+                decoded = json.loads(body) if body.strip() else {}
+            except ValueError as exc:
+                raise StripeError("Invalid JSON body.") from exc
+            return decoded if isinstance(decoded, dict) else {}
+        return decode_form(body)
 
     def _route(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         path_known = False

@@ -130,10 +130,104 @@ def _recurring(item: dict[str, Any]) -> tuple[str, int]:
     return recurring.get("interval", "month"), recurring.get("interval_count", 1)
 
 
+TRIAL_WILL_END_NOTICE = 3 * 86_400
+
+
+def subscription_trial_will_end(store: Store, subscription: dict[str, Any]) -> None:
+    """`customer.subscription.trial_will_end`, once per trial, three days before it ends."""
+    bookkeeping = store.private_of(subscription["id"])
+    if bookkeeping.get("trial_will_end_sent") == subscription["trial_end"]:
+        return
+    bookkeeping["trial_will_end_sent"] = subscription["trial_end"]
+    store.emit("customer.subscription.trial_will_end", subscription)
+
+
+def _has_payment_method(store: Store, subscription: dict[str, Any]) -> bool:
+    customer = store.objects.get("customer", {}).get(subscription["customer"]) or {}
+    return bool(
+        subscription.get("default_payment_method")
+        or (customer.get("invoice_settings") or {}).get("default_payment_method")
+    )
+
+
+def _trial_ends(store: Store, subscription: dict[str, Any], at: int) -> bool:
+    """The trial is over: the subscription goes on (active), or, without a payment method,
+    does what `trial_settings.end_behavior.missing_payment_method` says. True if it goes on."""
+    behavior = subscription["trial_settings"]["end_behavior"]["missing_payment_method"]
+    if behavior == "create_invoice" or _has_payment_method(store, subscription):
+        with store.lock:
+            subscription["status"] = "active"
+        return True
+    if behavior == "pause":
+        with store.lock:
+            subscription["status"] = "paused"
+        store.emit("customer.subscription.paused", subscription)
+        store.emit(
+            "customer.subscription.updated",
+            subscription,
+            previous_attributes={"status": "trialing"},
+        )
+        return False
+    with store.lock:
+        subscription["cancellation_details"]["reason"] = "cancellation_requested"
+    subscription_end(store, subscription, at)
+    return False
+
+
+def subscription_resume(store: Store, server: Any, subscription: dict[str, Any]) -> dict[str, Any]:
+    """A paused subscription starts a new period now, invoiced at once."""
+    at = customer_time(store, subscription["customer"])
+    items = subscription["items"]["data"]
+    interval, count = _recurring(items[0])
+    end = add_interval(at, anchor=at, interval=interval, count=count)
+    customer = store.get("customer", subscription["customer"])
+    with store.lock:
+        subscription.update(status="active", billing_cycle_anchor=at)
+        for item in items:
+            item["current_period_start"] = at
+            item["current_period_end"] = end
+    invoice = invoice_new(
+        store,
+        customer=customer,
+        billing_reason="subscription_update",
+        collection_method=subscription["collection_method"],
+        days_until_due=subscription.get("days_until_due"),
+        subscription=subscription,
+        period=(at, at),
+        currency=subscription["currency"],
+    )
+    for item in items:
+        if not _is_metered(item["price"]):
+            invoice["lines"]["data"].append(
+                item_line(
+                    store,
+                    invoice=invoice,
+                    subscription=subscription,
+                    item=item,
+                    period=(at, end),
+                    quantity=item.get("quantity") or 1,
+                )
+            )
+    invoice_recalculate(store, invoice)
+    store.put("invoice", invoice)
+    with store.lock:
+        subscription["latest_invoice"] = invoice["id"]
+    store.emit("customer.subscription.resumed", subscription)
+    store.emit(
+        "customer.subscription.updated", subscription, previous_attributes={"status": "paused"}
+    )
+    store.emit("invoice.created", invoice)
+    invoice_finalize(store, server, invoice)
+    return subscription
+
+
 def subscription_cycle(
     store: Store, server: Any, subscription: dict[str, Any], at: int
-) -> dict[str, Any]:
-    """Close the period ending at `at`: the cycle draft invoice, then roll the items forward."""
+) -> dict[str, Any] | None:
+    """Close the period ending at `at`: the cycle draft invoice, then roll the items forward.
+    At the end of a trial the subscription may pause or cancel instead (then None)."""
+    if subscription["status"] == "trialing" and not _trial_ends(store, subscription, at):
+        return None
     customer = store.get("customer", subscription["customer"])
     items = subscription["items"]["data"]
     ended = (items[0]["current_period_start"], items[0]["current_period_end"])
@@ -180,7 +274,7 @@ def subscription_cycle(
                 )
             )
     attach_pending_items(store, invoice)
-    invoice_recalculate(invoice)
+    invoice_recalculate(store, invoice)
     invoice["automatically_finalizes_at"] = at + server.finalization_grace_seconds
     store.put("invoice", invoice)
     with store.lock:
@@ -248,7 +342,7 @@ def draft_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> None:
                 )
                 fresh["id"] = line["id"]
                 invoice["lines"]["data"][index] = fresh
-        invoice_recalculate(invoice)
+        invoice_recalculate(store, invoice)
     pause = (subscription or {}).get("pause_collection") or {}
     behavior = pause.get("behavior") if pause else None
     if behavior == "keep_as_draft":
@@ -280,8 +374,17 @@ def _next_due(store: Store, clock_id: str, target: int) -> tuple[int, str, dict[
         if subscription.get("test_clock") != clock_id or subscription["status"] in (
             "canceled",
             "incomplete_expired",
+            "paused",
         ):
             continue
+        notice_at = (subscription.get("trial_end") or 0) - TRIAL_WILL_END_NOTICE
+        if (
+            subscription["status"] == "trialing"
+            and notice_at <= target
+            and store.private_of(subscription["id"]).get("trial_will_end_sent")
+            != subscription["trial_end"]
+        ):
+            candidates.append((notice_at, "trial_will_end", subscription))
         end = (
             subscription["items"]["data"][0]["current_period_end"]
             if subscription["items"]["data"]
@@ -297,7 +400,7 @@ def _next_due(store: Store, clock_id: str, target: int) -> tuple[int, str, dict[
             candidates.append((end, "cycle", subscription))
     if not candidates:
         return None
-    order = {"finalize": 0, "resume": 1, "cancel": 2, "cycle": 3}
+    order = {"trial_will_end": 0, "finalize": 1, "resume": 2, "cancel": 3, "cycle": 4}
     return min(candidates, key=lambda c: (c[0], order[c[1]], c[2]["id"]))
 
 
@@ -314,6 +417,8 @@ def clock_advance(store: Store, server: Any, clock: dict[str, Any], target: int)
             draft_finalize(store, server, obj)
         elif kind == "resume":
             subscription_resume_collection(store, obj)
+        elif kind == "trial_will_end":
+            subscription_trial_will_end(store, obj)
         elif kind == "cancel":
             subscription_end(store, obj, at)
         else:

@@ -46,7 +46,9 @@ def line_for_subscription_item(
         description=description,
         discountable=True,
         livemode=False,
-        metadata=dict(item.get("metadata") or {}),
+        # Stripe: a subscription line's metadata is its subscription's, not the item's or the
+        # price's (the invoice line item object reference).
+        metadata=dict(subscription.get("metadata") or {}),
         period={"start": period[0], "end": period[1]},
         quantity=quantity,
         quantity_decimal=str(quantity),
@@ -119,8 +121,12 @@ def invoice_new(
     auto_advance: bool = True,
     period: tuple[int, int] | None = None,
     currency: str = "usd",
+    discounts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A draft invoice (not yet stored)."""
+    """A draft invoice (not yet stored). Without `discounts` it inherits its subscription's
+    and its customer's."""
+    from .discounts import inherited_discounts
+
     now = customer_time(store, customer["id"])
     invoice = shape("invoice")
     invoice.update(
@@ -181,14 +187,20 @@ def invoice_new(
         total_pretax_credit_amounts=[],
         total_taxes=[],
         webhooks_delivered_at=None,
-        days_until_due=days_until_due,
+        discounts=discounts
+        if discounts is not None
+        else inherited_discounts(store, customer, subscription, now),
+        pre_payment_credit_notes_amount=0,
+        post_payment_credit_notes_amount=0,
     )
+    # A request parameter, not a field of Invoice in this API version: kept aside until
+    # finalization turns it into `due_date`.
+    store.private_of(invoice["id"])["days_until_due"] = days_until_due
     invoice.pop("subscription", None)
     invoice["lines"] = {
         "object": "list",
         "data": [],
         "has_more": False,
-        "total_count": 0,
         "url": f"/v1/invoices/{invoice['id']}/lines",
     }
     if subscription is not None:
@@ -203,16 +215,62 @@ def invoice_new(
     return invoice
 
 
-def invoice_recalculate(invoice: dict[str, Any]) -> None:
-    total = sum(line["amount"] for line in invoice["lines"]["data"])
-    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
+EMBEDDED_LINES = 10
+
+
+def invoice_present(invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice as Stripe renders it: the first 10 lines embedded (`has_more` says whether
+    there are others); the rest only through `GET /v1/invoices/{id}/lines`. The stored invoice
+    keeps them all."""
+    lines = invoice.get("lines")
+    if not isinstance(lines, dict) or len(lines.get("data") or []) <= EMBEDDED_LINES:
+        return invoice
+    shown = dict(lines, data=lines["data"][:EMBEDDED_LINES], has_more=True)
+    return dict(invoice, lines=shown)
+
+
+def present(obj: Any) -> Any:
+    """Render every invoice inside an answer (top level, list items, expanded fields, event
+    objects), copying only what changes."""
+    if isinstance(obj, list):
+        items = [present(item) for item in obj]
+        return items if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if not isinstance(obj, dict):
+        return obj
+    out = invoice_present(obj) if obj.get("object") == "invoice" else obj
+    changed = {}
+    for key, value in out.items():
+        if isinstance(value, (dict, list)):
+            rendered = present(value)
+            if rendered is not value:
+                changed[key] = rendered
+    return dict(out, **changed) if changed else out
+
+
+def subscription_lines_follow_metadata(store: Store, subscription: dict[str, Any]) -> None:
+    """Subscription lines reflect their subscription's current metadata."""
+    for invoice in store.all("invoice"):
+        for line in invoice["lines"]["data"]:
+            details = (line.get("parent") or {}).get("subscription_item_details") or {}
+            if details.get("subscription") == subscription["id"]:
+                line["metadata"] = dict(subscription["metadata"])
+
+
+def invoice_recalculate(store: Store, invoice: dict[str, Any]) -> None:
+    """Totals from the lines: `subtotal - discounts = total` (no tax here); credit notes
+    issued before payment lower what is due."""
+    from .discounts import apply
+
+    subtotal = sum(line["amount"] for line in invoice["lines"]["data"])
+    total = subtotal - apply(store, invoice)
+    due = max(total - invoice.get("pre_payment_credit_notes_amount", 0), 0)
     invoice.update(
-        subtotal=total,
-        subtotal_excluding_tax=total,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
         total=total,
         total_excluding_tax=total,
-        amount_due=max(total, 0),
-        amount_remaining=max(total, 0) - invoice["amount_paid"],
+        amount_due=due,
+        amount_remaining=max(due - invoice["amount_paid"], 0),
     )
 
 
@@ -240,7 +298,7 @@ def attach_pending_items(store: Store, invoice: dict[str, Any]) -> list[dict[str
             item["invoice"] = invoice["id"]
             invoice["lines"]["data"].append(line_for_invoice_item(invoice, item))
             attached.append(item)
-    invoice_recalculate(invoice)
+    invoice_recalculate(store, invoice)
     return attached
 
 
@@ -258,7 +316,7 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
     _require_status(invoice, ("draft",), "finalize")
     if (
         invoice["collection_method"] == "send_invoice"
-        and invoice.get("days_until_due") is None
+        and store.private_of(invoice["id"]).get("days_until_due") is None
         and invoice.get("due_date") is None
     ):
         raise StripeError(
@@ -270,7 +328,7 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
     with store.lock:
         sequence = customer.get("next_invoice_sequence") or 1
         customer["next_invoice_sequence"] = sequence + 1
-        invoice_recalculate(invoice)
+        invoice_recalculate(store, invoice)
         invoice.update(
             number=f"{customer['invoice_prefix']}-{sequence:04d}",
             status="open",
@@ -282,8 +340,12 @@ def invoice_finalize(store: Store, server: Any, invoice: dict[str, Any]) -> dict
         )
         invoice["status_transitions"]["finalized_at"] = now
         if invoice["collection_method"] == "send_invoice" and invoice.get("due_date") is None:
-            invoice["due_date"] = now + (invoice.get("days_until_due") or 30) * 86_400
+            days = store.private_of(invoice["id"]).get("days_until_due")
+            invoice["due_date"] = now + (days or 30) * 86_400
     store.emit("invoice.finalized", invoice)
+    from .discounts import after_finalize
+
+    after_finalize(store, invoice)
     if invoice["amount_due"] == 0:
         _mark_paid(store, invoice, now, payment_method=None)
     elif invoice["collection_method"] == "charge_automatically" and invoice["auto_advance"]:
@@ -315,9 +377,10 @@ def _mark_paid(store: Store, invoice: dict[str, Any], now: int, payment_method: 
                 "payment": {"type": "payment_intent", "payment_intent": store.new_id("pi")},
                 "status": "paid",
                 "status_transitions": {"canceled_at": None, "paid_at": now},
-                "payment_method": payment_method,
             }
             store.put("invoice_payment", payment)
+            # Stripe keeps the method on the payment intent, which this server does not model.
+            store.private_of(payment["id"])["payment_method"] = payment_method
     store.emit("invoice.paid", invoice)
     store.emit("invoice.payment_succeeded", invoice)
     subscription_id = _subscription_of(invoice)
@@ -356,7 +419,16 @@ def payment_method(store: Store, invoice: dict[str, Any]) -> str:
 
 
 def payment_declines(store: Store, invoice: dict[str, Any]) -> bool:
-    return payment_method(store, invoice) in DECLINING_PAYMENT_METHODS
+    """A payment method attached from Stripe's test tokens declines as its card does; an id
+    that was never attached is judged by its name (the older shortcut, kept for callers that
+    set `pm_card_chargeCustomerFail` as a default without attaching it)."""
+    from .resources.payment_methods import charge_declines
+
+    method = payment_method(store, invoice)
+    attached = charge_declines(store, method)
+    if attached is not None:
+        return attached
+    return method in DECLINING_PAYMENT_METHODS
 
 
 def invoice_attempt_payment(

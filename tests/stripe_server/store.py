@@ -25,6 +25,7 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        doc_url: str | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -33,6 +34,8 @@ class StripeError(Exception):
             self.body["error"]["code"] = code
         if param:
             self.body["error"]["param"] = param
+        if doc_url:
+            self.body["error"]["doc_url"] = doc_url
         self.headers = headers or {}
 
 
@@ -58,10 +61,20 @@ class Store:
         self.requests: list[dict[str, Any]] = []
         self.sequence: dict[str, int] = {}
         self.listeners: list[Any] = []
+        # The server's own bookkeeping about an object that Stripe does not render on it
+        # (an invoice's `days_until_due` request parameter), by object id.
+        self.private: dict[str, dict[str, Any]] = {}
         self.api_version: str | None = None
+        # How an object is rendered in answers and event snapshots (set by the server).
+        self.renderer: Any = lambda obj: obj
+        # Called with every event before it is recorded (the server checks its shape).
+        self.checker: Any = lambda event: None
         # (customer, meter event name) -> calls in flight now / the most seen at once.
         self.meter_event_inflight: dict[tuple[str, str], int] = {}
         self.meter_event_concurrency: dict[tuple[str, str], int] = {}
+        # Meter events accepted but not usable, until reported as a v2 event (thin_events).
+        self.meter_errors: list[dict[str, Any]] = []
+        self.thin_attempts: list[Any] = []
 
     def now(self) -> int:
         return int(time.time()) + self.clock_offset
@@ -69,6 +82,10 @@ class Store:
     @staticmethod
     def new_id(prefix: str) -> str:
         return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+    def private_of(self, object_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.private.setdefault(object_id, {})
 
     def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -118,10 +135,11 @@ class Store:
             livemode=False,
             pending_webhooks=0,
             request={"id": self.new_id("req"), "idempotency_key": None},
-            data={"object": copy.deepcopy(obj)},
+            data={"object": copy.deepcopy(self.renderer(obj))},
         )
         if previous_attributes:
             event["data"]["previous_attributes"] = previous_attributes
+        self.checker(event)
         with self.lock:
             self.events.append(event)
             self.objects.setdefault("event", {})[event["id"]] = event

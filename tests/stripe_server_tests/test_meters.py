@@ -125,36 +125,51 @@ def test_repeated_identifier_is_rejected(server, meter, customer):
     )
 
 
-def test_meter_event_validation_codes(server, meter, customer):
-    error = invalid(
-        stripe.billing.MeterEvent.create,
-        event_name="unknown_event",
-        payload={"stripe_customer_id": customer.id, "value": "1"},
+def reported_codes(server) -> list[tuple[str, str | None, str]]:
+    """(event type, meter id, error code) of every error report made so far."""
+    return [
+        (
+            event["type"],
+            (event.get("related_object") or {}).get("id"),
+            error_type["code"],
+        )
+        for event in server.flush_meter_errors()
+        for error_type in event["data"]["reason"]["error_types"]
+    ]
+
+
+def test_unusable_meter_events_are_accepted_then_reported_by_code(server, meter, customer):
+    server.meter_error_report_delay = None
+    accepted = stripe.billing.MeterEvent.create(
+        event_name="unknown_event", payload={"stripe_customer_id": customer.id, "value": "1"}
     )
-    assert (error.param, error.code) == ("event_name", "no_meter")
-    error = invalid(
-        stripe.billing.MeterEvent.create, event_name="api_requests", payload={"value": "1"}
+    assert accepted.event_name == "unknown_event"
+    assert reported_codes(server) == [("v1.billing.meter.no_meter_found", None, "no_meter")]
+
+    stripe.billing.MeterEvent.create(event_name="api_requests", payload={"value": "1"})
+    stripe.billing.MeterEvent.create(
+        event_name="api_requests", payload={"stripe_customer_id": "cus_missing", "value": "1"}
     )
-    assert (error.param, error.code) == (
-        "payload[stripe_customer_id]",
-        "meter_event_no_customer_defined",
-    )
-    assert error.user_message == "Customer mapping key stripe_customer_id not found in payload."
-    error = invalid(
-        stripe.billing.MeterEvent.create,
-        event_name="api_requests",
-        payload={"stripe_customer_id": "cus_missing", "value": "1"},
-    )
-    assert error.code == "meter_event_customer_not_found"
     for bad in ("1.5", "ten", ""):
-        error = invalid(record, customer, bad)
-        assert (error.param, error.code) == ("payload[value]", "meter_event_invalid_value")
+        record(customer, bad)
+    report = "v1.billing.meter.error_report_triggered"
+    assert sorted(reported_codes(server)) == [
+        (report, meter.id, "meter_event_customer_not_found"),
+        (report, meter.id, "meter_event_invalid_value"),
+        (report, meter.id, "meter_event_no_customer_defined"),
+    ]
     stripe.billing.Meter.deactivate(meter.id)
-    error = invalid(record, customer, 1)
-    assert error.code == "archived_meter"
+    record(customer, 1)
+    assert reported_codes(server) == [(report, meter.id, "archived_meter")]
+    now = int(time.time())
+    assert (
+        usage_total(server.store, customer_id=customer.id, meter_id=meter.id, start=0, end=now + 60)
+        == 0
+    )
 
 
 def test_custom_payload_keys_are_followed(server, customer):
+    server.meter_error_report_delay = None
     meter = stripe.billing.Meter.create(
         display_name="Tokens",
         event_name="tokens",
@@ -165,12 +180,15 @@ def test_custom_payload_keys_are_followed(server, customer):
     stripe.billing.MeterEvent.create(
         event_name="tokens", payload={"account": customer.id, "tokens": "300"}
     )
-    error = invalid(
-        stripe.billing.MeterEvent.create,
-        event_name="tokens",
-        payload={"stripe_customer_id": customer.id, "tokens": "1"},
+    stripe.billing.MeterEvent.create(
+        event_name="tokens", payload={"stripe_customer_id": customer.id, "tokens": "1"}
     )
-    assert error.param == "payload[account]"
+    [report] = server.flush_meter_errors()
+    [error_type] = report["data"]["reason"]["error_types"]
+    assert error_type["code"] == "meter_event_no_customer_defined"
+    assert error_type["sample_errors"][0]["error_message"] == (
+        "Customer mapping key account not found in payload."
+    )
     now = int(time.time())
     assert (
         usage_total(server.store, customer_id=customer.id, meter_id=meter.id, start=0, end=now + 60)

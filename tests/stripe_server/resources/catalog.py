@@ -16,79 +16,9 @@ from ..pricing import format_decimal
 from ..store import Store, StripeError, missing, shape
 from .common import deleted, metadata_update, to_bool, to_int
 
-PRODUCT_CREATE = {
-    "active",
-    "default_price_data",
-    "description",
-    "expand",
-    "id",
-    "images",
-    "marketing_features",
-    "metadata",
-    "name",
-    "package_dimensions",
-    "shippable",
-    "statement_descriptor",
-    "tax_code",
-    "type",
-    "unit_label",
-    "url",
-}
-PRODUCT_UPDATE = (PRODUCT_CREATE - {"default_price_data", "id", "type"}) | {"default_price"}
 PRODUCT_TEXT = ("description", "statement_descriptor", "tax_code", "unit_label", "url")
-DEFAULT_PRICE_DATA = {
-    "currency",
-    "currency_options",
-    "custom_unit_amount",
-    "metadata",
-    "recurring",
-    "tax_behavior",
-    "unit_amount",
-    "unit_amount_decimal",
-}
-PRODUCT_DATA = {"name", "active", "metadata", "statement_descriptor", "tax_code", "unit_label"}
-PRICE_CREATE = {
-    "active",
-    "billing_scheme",
-    "currency",
-    "currency_options",
-    "custom_unit_amount",
-    "expand",
-    "lookup_key",
-    "metadata",
-    "nickname",
-    "product",
-    "product_data",
-    "recurring",
-    "tax_behavior",
-    "tiers",
-    "tiers_mode",
-    "transfer_lookup_key",
-    "transform_quantity",
-    "unit_amount",
-    "unit_amount_decimal",
-}
-PRICE_UPDATE = {
-    "active",
-    "currency_options",
-    "expand",
-    "lookup_key",
-    "metadata",
-    "nickname",
-    "tax_behavior",
-    "transfer_lookup_key",
-}
-RECURRING = {"interval", "interval_count", "meter", "trial_period_days", "usage_type"}
-TIER_FIELDS = {"flat_amount", "flat_amount_decimal", "unit_amount", "unit_amount_decimal", "up_to"}
 MAX_INTERVAL_COUNT = {"day": 365, "week": 52, "month": 12, "year": 1}
 _CURRENCY = re.compile(r"^[a-z]{3}$")
-
-
-def reject_unknown(params: dict[str, Any], known: set[str], prefix: str = "") -> None:
-    for key in params:
-        if key not in known:
-            name = f"{prefix}[{key}]" if prefix else key
-            raise StripeError(f"Received unknown parameter: {name}", param=name)
 
 
 def required(params: dict[str, Any], key: str, param: str | None = None) -> Any:
@@ -270,14 +200,12 @@ def _product(store: Store, product_id: str, param: str = "id") -> dict[str, Any]
 @route("POST", r"/v1/products")
 def product_create(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
-    reject_unknown(params, PRODUCT_CREATE)
     required(params, "name")
     default_price_data = params.get("default_price_data")
     if default_price_data is not None and not isinstance(default_price_data, dict):
         raise StripeError("Invalid default_price_data: must be a hash", param="default_price_data")
     pending = None
     if default_price_data:
-        reject_unknown(default_price_data, DEFAULT_PRICE_DATA, "default_price_data")
         pending = _validate_price(store, default_price_data, product_pending=True)
     default_price = pending.price["id"] if pending is not None else None
     product = _new_product(store, params, default_price=default_price)
@@ -297,7 +225,6 @@ def product_retrieve(request: Request) -> dict[str, Any]:
 def product_update(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
     product = _product(store, request.match["id"])
-    reject_unknown(params, PRODUCT_UPDATE)
     previous: dict[str, Any] = {}
 
     def change(field: str, value: Any) -> None:
@@ -391,7 +318,6 @@ def _feature(store: Store, feature_id: str) -> dict[str, Any]:
 @route("POST", r"/v1/entitlements/features")
 def feature_create(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
-    reject_unknown(params, {"name", "lookup_key", "metadata", "expand"})
     name = required(params, "name")
     lookup_key = required(params, "lookup_key")
     with store.lock:
@@ -423,7 +349,6 @@ def feature_retrieve(request: Request) -> dict[str, Any]:
 def feature_update(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
     feature = _feature(store, request.match["id"])
-    reject_unknown(params, {"name", "active", "metadata", "expand"})
     with store.lock:
         if "name" in params:
             feature["name"] = required(params, "name")
@@ -461,7 +386,6 @@ def _present_product_feature(store: Store, record: dict[str, Any]) -> dict[str, 
 def product_feature_create(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
     product = _product(store, request.match["product"], "product")
-    reject_unknown(params, {"entitlement_feature", "expand"})
     feature_id = required(params, "entitlement_feature")
     with store.lock:
         feature = store.objects.get("entitlements.feature", {}).get(feature_id)
@@ -528,7 +452,6 @@ def product_feature_list(request: Request) -> dict[str, Any]:
 def _recurring(store: Store, given: Any) -> dict[str, Any]:
     if not isinstance(given, dict):
         raise StripeError("Invalid recurring: must be a hash", param="recurring")
-    reject_unknown(given, RECURRING, "recurring")
     interval = one_of(
         required(given, "interval", "recurring[interval]"),
         ("day", "month", "week", "year"),
@@ -587,7 +510,6 @@ def _tiers(given: Any) -> list[dict[str, Any]]:
         prefix = f"tiers[{index}]"
         if not isinstance(tier, dict):
             raise StripeError(f"Invalid {prefix}: must be a hash", param=prefix)
-        reject_unknown(tier, TIER_FIELDS, prefix)
         raw_up_to = required(tier, "up_to", f"{prefix}[up_to]")
         last = index == len(given) - 1
         if raw_up_to == "inf":
@@ -629,7 +551,6 @@ def _tiers(given: Any) -> list[dict[str, Any]]:
 def _transform(given: Any) -> dict[str, Any]:
     if not isinstance(given, dict):
         raise StripeError("Invalid transform_quantity: must be a hash", param="transform_quantity")
-    reject_unknown(given, {"divide_by", "round"}, "transform_quantity")
     divide_by = to_int(
         required(given, "divide_by", "transform_quantity[divide_by]"),
         "transform_quantity[divide_by]",
@@ -712,7 +633,6 @@ def _validate_price(
     store: Store, params: dict[str, Any], *, product_pending: bool = False
 ) -> _PendingPrice:
     """Check every create parameter; `product_pending` when the product comes with it."""
-    reject_unknown(params, PRICE_CREATE)
     currency = str(required(params, "currency")).lower()
     if not _CURRENCY.match(currency):
         raise StripeError(f"Invalid currency: {params['currency']}", param="currency")
@@ -732,7 +652,6 @@ def _validate_price(
             raise missing_param("product", product_id, "product")
     elif isinstance(params.get("product_data"), dict):
         product_data = params["product_data"]
-        reject_unknown(product_data, PRODUCT_DATA, "product_data")
         required(product_data, "name", "product_data[name]")
         to_bool(product_data.get("active", True), "product_data[active]")
     else:
@@ -845,7 +764,6 @@ def price_retrieve(request: Request) -> dict[str, Any]:
 def price_update(request: Request) -> dict[str, Any]:
     store, params = request.store, request.params
     price = _price(store, request.match["id"])
-    reject_unknown(params, PRICE_UPDATE)
     previous: dict[str, Any] = {}
     holder = None
     if params.get("lookup_key"):
@@ -902,7 +820,6 @@ def price_list(request: Request) -> dict[str, Any]:
             raise StripeError("Invalid array", param="lookup_keys")
         items = [p for p in items if p.get("lookup_key") in keys]
     if isinstance(recurring := params.get("recurring"), dict):
-        reject_unknown(recurring, {"interval", "meter", "usage_type"}, "recurring")
         for field, value in recurring.items():
             items = [p for p in items if p["recurring"] and p["recurring"][field] == value]
     items = _created_filter(items, params.get("created"))

@@ -1,5 +1,8 @@
 """Test clocks: create, retrieve, list, delete, advance (runs the billing cycles on the way)."""
 
+import copy
+import threading
+import time
 from typing import Any
 
 from ..app import Request, list_page, route
@@ -50,23 +53,47 @@ def test_clock_delete(request: Request) -> dict[str, Any]:
 
 @route("POST", r"/v1/test_helpers/test_clocks/(?P<id>clock_[^/]+)/advance")
 def test_clock_advance(request: Request) -> dict[str, Any]:
-    store = request.store
+    """Stripe answers an advance with the clock `advancing` and does the work afterwards; the
+    clock is `ready` again once every cycle on the way has run. Here the work runs before the
+    answer is sent unless `server.test_clock_advance_delay` is set (then on a thread, after that
+    many seconds), but the answer is always the `advancing` clock Stripe sends."""
+    store, server = request.store, request.server
     clock = test_clock_retrieve(request)
     if "frozen_time" not in request.params:
         raise StripeError("Missing required param: frozen_time.", param="frozen_time")
     target = to_int(request.params["frozen_time"], "frozen_time")
-    if target <= clock["frozen_time"]:
-        raise StripeError(
-            "The frozen_time must be after the current frozen_time of the test clock.",
-            param="frozen_time",
-        )
     with store.lock:
+        if clock["status"] == "advancing":
+            raise StripeError(
+                "The test clock is currently advancing. Wait until it is ready before advancing "
+                "it again.",
+                code="test_clock_advancing",
+            )
+        if target <= clock["frozen_time"]:
+            raise StripeError(
+                "The frozen_time must be after the current frozen_time of the test clock.",
+                param="frozen_time",
+            )
         clock["status"] = "advancing"
         clock["status_details"] = {"advancing": {"target_frozen_time": target}}
+        answer = copy.deepcopy(clock)
     store.emit("test_helpers.test_clock.advancing", clock)
-    clock_advance(store, request.server, clock, target)
+    delay = server.test_clock_advance_delay
+    if delay is None:
+        _advance(store, server, clock, target)
+    else:
+
+        def later() -> None:
+            time.sleep(delay)
+            _advance(store, server, clock, target)
+
+        threading.Thread(target=later, name=f"advance-{clock['id']}", daemon=True).start()
+    return answer
+
+
+def _advance(store: Any, server: Any, clock: dict[str, Any], target: int) -> None:
+    clock_advance(store, server, clock, target)
     with store.lock:
         clock["status"] = "ready"
         clock["status_details"] = {}
     store.emit("test_helpers.test_clock.ready", clock)
-    return clock

@@ -4,9 +4,10 @@ from typing import Any
 
 from ..app import Request, list_page, route
 from ..store import StripeError, shape
-from .common import deleted, metadata_update
+from .common import deleted, metadata_update, reject_unknown
 
 UPDATABLE = ("email", "name", "description", "phone", "preferred_locales", "address")
+SEED_FIELDS = ("email", "name", "description", "phone", "metadata", "address", "invoice_settings")
 
 
 def _sources(server: Any, customer: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +30,8 @@ def _invoice_settings(customer: dict[str, Any], params: dict[str, Any]) -> None:
 def customer_seed(request: Request) -> dict[str, Any]:
     """Not Stripe's API: put a customer that exists in the real account (a legacy
     `payment_customer_id`) into this server under its own id, on the given test clock."""
+    # Not Stripe's API, so no generated params type: a hand-written list.
+    reject_unknown(request.params, {"id", "test_clock", *SEED_FIELDS})
     object_id = request.params.get("id", "")
     if not object_id.startswith("cus_"):
         raise StripeError("id must be a customer id (cus_...)", param="id")

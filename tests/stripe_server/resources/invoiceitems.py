@@ -120,7 +120,7 @@ def invoiceitem_create(request: Request) -> dict[str, Any]:
     if invoice is not None:
         with store.lock:
             invoice["lines"]["data"].append(line_for_invoice_item(invoice, item))
-            invoice_recalculate(invoice)
+            invoice_recalculate(store, invoice)
     store.emit("invoiceitem.created", item)
     return item
 
@@ -163,7 +163,7 @@ def invoiceitem_delete(request: Request) -> dict[str, Any]:
                 )
                 != item["id"]
             ]
-            invoice_recalculate(invoice)
+            invoice_recalculate(store, invoice)
     store.delete("invoiceitem", item["id"])
     store.emit("invoiceitem.deleted", item)
     return deleted(item)

@@ -4,12 +4,14 @@ list by customer/subscription/status/created range; hosted invoice page."""
 from typing import Any
 
 from ..app import Request, list_page, route
+from ..discounts import discounts_from_params
 from ..invoicing import (
     attach_pending_items,
     invoice_attempt_payment,
     invoice_finalize,
     invoice_mark_uncollectible,
     invoice_new,
+    invoice_recalculate,
     invoice_void,
 )
 from ..store import StripeError
@@ -60,9 +62,18 @@ def invoice_create(request: Request) -> dict[str, Any]:
             f"Invalid pending_invoice_items_behavior: {behavior}",
             param="pending_invoice_items_behavior",
         )
+    if "discounts" in params:
+        invoice["discounts"] = discounts_from_params(
+            store,
+            params["discounts"],
+            at=invoice["created"],
+            customer=customer["id"],
+            invoice=invoice["id"],
+        )
     store.put("invoice", invoice)
     if behavior == "include":
         attach_pending_items(store, invoice)
+    invoice_recalculate(store, invoice)
     store.emit("invoice.created", invoice)
     return invoice
 
@@ -125,6 +136,21 @@ def invoice_update(request: Request) -> dict[str, Any]:
             else:
                 value = value or None
             values[field] = value
+    if "discounts" in params:
+        if status != "draft":
+            raise StripeError(
+                f"This invoice is {status} and `discounts` can't be updated: it can only be set "
+                "on drafts.",
+                param="discounts",
+                code="invoice_not_editable",
+            )
+        values["discounts"] = discounts_from_params(
+            request.store,
+            params["discounts"],
+            at=invoice["created"],
+            customer=invoice["customer"],
+            invoice=invoice["id"],
+        )
     metadata = (
         metadata_update(invoice["metadata"], params["metadata"]) if "metadata" in params else None
     )
@@ -134,9 +160,13 @@ def invoice_update(request: Request) -> dict[str, Any]:
             previous["metadata"] = dict(invoice["metadata"])
             invoice["metadata"] = metadata
         for field, value in values.items():
-            if invoice.get(field) != value:
+            if field == "days_until_due":
+                request.store.private_of(invoice["id"])[field] = value
+            elif invoice.get(field) != value:
                 previous[field] = invoice.get(field)
                 invoice[field] = value
+        if "discounts" in values:
+            invoice_recalculate(request.store, invoice)
     if previous:
         request.store.emit("invoice.updated", invoice, previous_attributes=previous)
     return invoice
@@ -184,6 +214,23 @@ def invoice_pay(request: Request) -> dict[str, Any]:
     return invoice_attempt_payment(
         request.store, invoice, raise_on_decline=True, out_of_band=out_of_band
     )
+
+
+@route("POST", r"/v1/invoices/(?P<id>in_[^/]+)/send")
+def invoice_send(request: Request) -> dict[str, Any]:
+    """Email the invoice to the customer now (`invoice.sent`); a draft is finalized first.
+    Stripe refuses void and uncollectible invoices, and sends nothing in test mode."""
+    invoice = _get(request)
+    if invoice["status"] == "draft":
+        invoice_finalize(request.store, request.server, invoice)
+    if invoice["status"] not in ("open", "paid"):
+        raise StripeError(
+            f"You can only send an invoice that is open or paid; this invoice is "
+            f"{invoice['status']}.",
+            code="invoice_not_editable",
+        )
+    request.store.emit("invoice.sent", invoice)
+    return invoice
 
 
 @route("POST", r"/v1/invoices/(?P<id>in_[^/]+)/void")

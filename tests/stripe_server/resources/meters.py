@@ -21,7 +21,8 @@ from typing import Any
 from ..app import Request, list_page, route
 from ..clocks import customer_time
 from ..store import Store, StripeError, missing, shape
-from .catalog import missing_param, one_of, reject_unknown, required
+from ..thin_events import meter_error_record
+from .catalog import missing_param, one_of, required
 from .common import to_int
 
 METER = "billing.meter"
@@ -85,16 +86,6 @@ def _payload_key(given: Any, param: str) -> str:
 @route("POST", r"/v1/billing/meters")
 def meter_create(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
-    known = {
-        "customer_mapping",
-        "default_aggregation",
-        "display_name",
-        "event_name",
-        "event_time_window",
-        "expand",
-        "value_settings",
-    }
-    reject_unknown(params, known)
     display_name = required(params, "display_name")
     event_name = required(params, "event_name")
     aggregation = required(params, "default_aggregation")
@@ -153,7 +144,6 @@ def meter_retrieve(request: Request) -> dict[str, Any]:
 def meter_update(request: Request) -> dict[str, Any]:
     params, store = request.params, request.store
     meter = _meter(store, request.match["id"])
-    reject_unknown(params, {"display_name", "expand"})
     if "display_name" in params:
         with store.lock:
             meter["display_name"] = required(params, "display_name")
@@ -196,28 +186,82 @@ def meter_list(request: Request) -> dict[str, Any]:
     return copy.deepcopy(list_page(request, items, "/v1/billing/meters"))
 
 
-def _event_meter(store: Store, event_name: str) -> dict[str, Any]:
+def _event_meter(
+    store: Store, event_name: str
+) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+    """The active meter for an event name, or (the inactive one, the error Stripe reports)."""
     meters = [m for m in store.all(METER) if m["event_name"] == event_name]
     active = [m for m in meters if m["status"] == "active"]
     if active:
-        return active[0]
+        return active[0], None
     if meters:
-        raise StripeError(
-            f"The meter for event_name `{event_name}` is inactive; events for it are not accepted.",
-            param="event_name",
-            code="archived_meter",
+        return meters[0], (
+            "archived_meter",
+            f"The meter for event_name `{event_name}` is inactive; events for it are not used.",
         )
-    raise StripeError(
-        f"No active meter was found for event_name `{event_name}`.",
-        param="event_name",
-        code="no_meter",
-    )
+    return None, ("no_meter", f"No active meter was found for event_name `{event_name}`.")
+
+
+def _payload_problem(
+    store: Store, meter: dict[str, Any], payload: dict[str, Any]
+) -> tuple[str | None, int | None, tuple[str, str] | None]:
+    """(customer id, value, error code and message) for a payload against its meter."""
+    customer_key = meter["customer_mapping"]["event_payload_key"]
+    customer_id = payload.get(customer_key)
+    if not customer_id:
+        return (
+            None,
+            None,
+            (
+                "meter_event_no_customer_defined",
+                f"Customer mapping key {customer_key} not found in payload.",
+            ),
+        )
+    with store.lock:
+        known = customer_id in store.objects.get("customer", {})
+    if not known:
+        return (
+            None,
+            None,
+            (
+                "meter_event_customer_not_found",
+                f"No customer found for the provided key {customer_key}: {customer_id}.",
+            ),
+        )
+    formula = meter["default_aggregation"]["formula"]
+    value_key = meter["value_settings"]["event_payload_key"]
+    if formula == "count" and value_key not in payload:
+        return customer_id, None, None
+    raw = payload.get(value_key)
+    if raw is None:
+        return (
+            customer_id,
+            None,
+            (
+                "meter_event_invalid_value",
+                f"Value key {value_key} not found in payload.",
+            ),
+        )
+    if not _WHOLE.match(str(raw)):
+        return (
+            customer_id,
+            None,
+            (
+                "meter_event_invalid_value",
+                f"Invalid payload[{value_key}]: meter event values must be whole numbers, got "
+                f"'{raw}'.",
+            ),
+        )
+    return customer_id, int(raw), None
 
 
 @route("POST", r"/v1/billing/meter_events")
 def meter_event_create(request: Request) -> dict[str, Any]:
+    """Stripe accepts a meter event first and validates it later: an unknown customer, a
+    missing or bad value, or no active meter for the event name is answered 200 and reported
+    afterwards as a v2 event (`thin_events`). Only the request itself (required parameters,
+    identifier, the timestamp window, a reused identifier) is refused at once."""
     params = request.params
-    reject_unknown(params, {"event_name", "payload", "identifier", "timestamp", "expand"})
     event_name = required(params, "event_name")
     payload = required(params, "payload")
     if not isinstance(payload, dict):
@@ -233,42 +277,11 @@ def _meter_event_create(request: Request, event_name: str, payload: dict) -> dic
     identifier = params.get("identifier") or str(uuid.uuid4())
     if len(identifier) > 100:
         raise StripeError("Invalid identifier: must be at most 100 characters", param="identifier")
-    meter = _event_meter(store, event_name)
-    customer_key = meter["customer_mapping"]["event_payload_key"]
-    customer_id = payload.get(customer_key)
-    if not customer_id:
-        raise StripeError(
-            f"Customer mapping key {customer_key} not found in payload.",
-            param=f"payload[{customer_key}]",
-            code="meter_event_no_customer_defined",
-        )
-    with store.lock:
-        customer = store.objects.get("customer", {}).get(customer_id)
-    if customer is None:
-        raise StripeError(
-            f"No such customer: '{customer_id}'",
-            param=f"payload[{customer_key}]",
-            code="meter_event_customer_not_found",
-        )
+    meter, problem = _event_meter(store, event_name)
+    customer_id: str | None = None
     value: int | None = None
-    formula = meter["default_aggregation"]["formula"]
-    value_key = meter["value_settings"]["event_payload_key"]
-    if formula != "count" or value_key in payload:
-        raw = payload.get(value_key)
-        if raw is None:
-            raise StripeError(
-                f"Value key {value_key} not found in payload.",
-                param=f"payload[{value_key}]",
-                code="meter_event_invalid_value",
-            )
-        if not _WHOLE.match(str(raw)):
-            raise StripeError(
-                f"Invalid payload[{value_key}]: meter event values must be whole numbers, "
-                f"got '{raw}'.",
-                param=f"payload[{value_key}]",
-                code="meter_event_invalid_value",
-            )
-        value = int(raw)
+    if meter is not None and problem is None:
+        customer_id, value, problem = _payload_problem(store, meter, payload)
     now = customer_time(store, customer_id)
     timestamp = to_int(params["timestamp"], "timestamp") if "timestamp" in params else now
     if timestamp < now - PAST_WINDOW:
@@ -304,12 +317,21 @@ def _meter_event_create(request: Request, event_name: str, payload: dict) -> dic
             {
                 "id": identifier,
                 "event": event,
-                "meter": meter["id"],
+                "meter": meter["id"] if meter else None,
                 "customer": customer_id,
                 "value": value,
                 "timestamp": timestamp,
                 "received_at": now,
+                "invalid": problem is not None,
             },
+        )
+    if problem is not None:
+        meter_error_record(
+            request.server,
+            meter_id=meter["id"] if meter else None,
+            code=problem[0],
+            message=problem[1],
+            identifier=identifier,
         )
     return copy.deepcopy(event)
 
@@ -328,6 +350,7 @@ def _records(
         for record in store.all(EVENT)
         if record["meter"] == meter_id
         and record["customer"] == customer_id
+        and not record.get("invalid")
         and start <= record["timestamp"] < end
         and (received_before is None or record["received_at"] <= received_before)
     ]

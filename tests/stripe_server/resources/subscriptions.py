@@ -6,8 +6,20 @@ from typing import Any
 
 from ..app import Request, list_page, route
 from ..clocks import customer_time
-from ..cycles import item_line
-from ..invoicing import invoice_finalize, invoice_new, invoice_recalculate, payment_declines
+from ..cycles import (
+    TRIAL_WILL_END_NOTICE,
+    item_line,
+    subscription_resume,
+    subscription_trial_will_end,
+)
+from ..discounts import discounts_from_params
+from ..invoicing import (
+    invoice_finalize,
+    invoice_new,
+    invoice_recalculate,
+    payment_declines,
+    subscription_lines_follow_metadata,
+)
 from ..periods import add_interval
 from ..store import Store, StripeError, shape
 from .common import customer_param, metadata_update, to_bool, to_int
@@ -57,8 +69,36 @@ def _item(
         discounts=[],
         tax_rates=[],
     )
-    item.pop("plan", None)
+    item["plan"] = plan_for(price)
     return item
+
+
+def plan_for(price: dict[str, Any]) -> dict[str, Any]:
+    """The legacy `plan` Stripe still renders on a subscription item, mirroring its price."""
+    recurring = price.get("recurring") or {}
+    plan = shape("plan")
+    unit = price.get("unit_amount_decimal")
+    plan.update(
+        id=price["id"],
+        active=price.get("active", True),
+        amount=price.get("unit_amount"),
+        amount_decimal=unit,
+        billing_scheme=price.get("billing_scheme", "per_unit"),
+        created=price.get("created"),
+        currency=price["currency"],
+        interval=recurring.get("interval", "month"),
+        interval_count=recurring.get("interval_count", 1),
+        livemode=False,
+        metadata=dict(price.get("metadata") or {}),
+        meter=recurring.get("meter"),
+        nickname=price.get("nickname"),
+        product=price.get("product"),
+        tiers_mode=price.get("tiers_mode"),
+        transform_usage=copy.deepcopy(price.get("transform_quantity")),
+        trial_period_days=recurring.get("trial_period_days"),
+        usage_type=recurring.get("usage_type", "licensed"),
+    )
+    return plan
 
 
 def _interval(price: dict[str, Any]) -> tuple[str, int]:
@@ -103,6 +143,10 @@ def subscription_create(request: Request) -> dict[str, Any]:
             "billing_cycle_anchor cannot be later than next natural billing date for plan.",
             param="billing_cycle_anchor",
         )
+    trial_end = _trial_end(params, now, first_price)
+    if trial_end is not None:
+        # The trial is the first period; billing starts when it ends.
+        anchor = trial_end
     period = (
         (now, anchor)
         if anchor > now
@@ -147,8 +191,15 @@ def subscription_create(request: Request) -> dict[str, Any]:
         status="active",
         test_clock=customer.get("test_clock"),
         transfer_data=None,
-        trial_end=None,
-        trial_start=None,
+        trial_end=trial_end,
+        trial_start=now if trial_end is not None else None,
+        trial_settings={
+            "end_behavior": {
+                "missing_payment_method": (
+                    (params.get("trial_settings") or {}).get("end_behavior") or {}
+                ).get("missing_payment_method", "create_invoice")
+            }
+        },
         billing_thresholds=None,
         billing_schedules=[],
         items={
@@ -159,7 +210,15 @@ def subscription_create(request: Request) -> dict[str, Any]:
             "url": f"/v1/subscription_items?subscription={subscription_id}",
         },
     )
-    invoice = _first_invoice(store, subscription, customer, proration, anchor > now)
+    if "discounts" in params:
+        subscription["discounts"] = discounts_from_params(
+            store, params["discounts"], at=now, customer=customer_id, subscription=subscription_id
+        )
+    if trial_end is not None:
+        subscription["status"] = "trialing"
+    invoice = _first_invoice(
+        store, subscription, customer, proration, anchor > now and trial_end is None
+    )
     subscription["latest_invoice"] = invoice["id"]
     store.put("subscription", subscription)
     if (
@@ -174,7 +233,29 @@ def subscription_create(request: Request) -> dict[str, Any]:
     store.emit("customer.subscription.created", subscription)
     store.emit("invoice.created", invoice)
     invoice_finalize(store, request.server, invoice)
+    if trial_end is not None and trial_end - now <= TRIAL_WILL_END_NOTICE:
+        # Stripe: a trial shorter than the notice gets its trial_will_end at once.
+        subscription_trial_will_end(store, subscription)
     return subscription
+
+
+def _trial_end(params: dict[str, Any], now: int, price: dict[str, Any]) -> int | None:
+    if params.get("trial_end") not in (None, ""):
+        if params["trial_end"] == "now":
+            return None
+        end = to_int(params["trial_end"], "trial_end")
+        if end <= now:
+            raise StripeError(
+                "Invalid timestamp: must be an integer Unix timestamp in the future.",
+                param="trial_end",
+            )
+        return end
+    days = params.get("trial_period_days")
+    if days in (None, "") and params.get("trial_from_plan") == "true":
+        days = (price.get("recurring") or {}).get("trial_period_days")
+    if days in (None, "", 0, "0"):
+        return None
+    return now + to_int(days, "trial_period_days") * 86_400
 
 
 def _first_invoice(
@@ -225,7 +306,11 @@ def _first_invoice(
                 proration_fraction=fraction,
             )
         )
-    invoice_recalculate(invoice)
+    if subscription["status"] == "trialing":
+        for line in invoice["lines"]["data"]:
+            name = line["description"].split(" x ", 1)[-1]
+            line.update(amount=0, subtotal=0, description=f"Trial period for {name}")
+    invoice_recalculate(store, invoice)
     return invoice
 
 
@@ -307,11 +392,22 @@ def subscription_update(request: Request) -> dict[str, Any]:
                 if key in params["cancellation_details"]:
                     value = params["cancellation_details"][key]
                     subscription["cancellation_details"][key] = value or None
+        if "discounts" in params:
+            previous["discounts"] = list(subscription["discounts"])
+            subscription["discounts"] = discounts_from_params(
+                store,
+                params["discounts"],
+                at=customer_time(store, subscription["customer"]),
+                customer=subscription["customer"],
+                subscription=subscription["id"],
+            )
         if "items" in params:
             previous["items"] = copy.deepcopy(subscription["items"])
             _update_items(store, subscription, params["items"])
     # pause_collection only pauses payment collection: Stripe's customer.subscription.paused
     # and .resumed are for status=paused, so a collection pause is just an update.
+    if "metadata" in previous:
+        subscription_lines_follow_metadata(store, subscription)
     if previous:
         store.emit("customer.subscription.updated", subscription, previous_attributes=previous)
     return subscription
@@ -354,6 +450,7 @@ def _update_items(store: Store, subscription: dict[str, Any], specs: Any) -> Non
             if "price" in spec:
                 price = _price(store, spec["price"], f"items[{index}][price]")
                 item["price"] = {k: v for k, v in price.items() if k != "tiers"}
+                item["plan"] = plan_for(price)
         else:
             current.append(_item(store, subscription["id"], spec, index, period))
     if not current:
@@ -405,7 +502,7 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
                     at=now,
                 )
             )
-        invoice_recalculate(invoice)
+        invoice_recalculate(store, invoice)
         store.put("invoice", invoice)
         with store.lock:
             subscription["latest_invoice"] = invoice["id"]
@@ -422,6 +519,19 @@ def subscription_cancel(request: Request) -> dict[str, Any]:
         subscription["canceled_at"] = None
     subscription_end(store, subscription, now)
     return subscription
+
+
+@route("POST", r"/v1/subscriptions/(?P<id>sub_[^/]+)/resume")
+def subscription_resume_route(request: Request) -> dict[str, Any]:
+    """Resume a paused subscription (`customer.subscription.resumed`): a new period starts now
+    and is invoiced at once."""
+    subscription = _get(request)
+    if subscription["status"] != "paused":
+        raise StripeError(
+            "Only a paused subscription can be resumed; this subscription is "
+            f"{subscription['status']}.",
+        )
+    return subscription_resume(request.store, request.server, subscription)
 
 
 @route("GET", r"/v1/subscriptions")
