@@ -1,8 +1,9 @@
 """Meter events Stripe accepted and refused later: its error reports, put back to an operator.
 
 Stripe validates meter events asynchronously. A bad customer mapping, value or meter is
-reported as the `v1.billing.meter.error_report_triggered` thin event, sent to an event
-destination (not to the classic webhook endpoint). The request only verifies the signature
+reported as the `v1.billing.meter.error_report_triggered` thin event (an event name no meter
+has, as `v1.billing.meter.no_meter_found`), sent to an event destination (not to the classic
+webhook endpoint). The request only verifies the signature
 (stripe-python's thin-event parsing) and records the notification; a task then reads the event
 from Stripe (`/v2/core/events/{id}`: a thin event carries no data) and marks every revision
 named in its sample errors `failed` with Stripe's code and message, and alerts billing with
@@ -27,6 +28,8 @@ from .usage_models import MeterErrorReport, UsageRevision
 logger = logging.getLogger("billing.meter_errors")
 
 ERROR_REPORT_EVENT = "v1.billing.meter.error_report_triggered"
+NO_METER_EVENT = "v1.billing.meter.no_meter_found"  # the same report, for an unknown event name
+REPORT_EVENTS = (ERROR_REPORT_EVENT, NO_METER_EVENT)
 APPLY_TASK = "metering.tasks.meter_error_report_apply_task"
 IDEMPOTENCY_PREFIX = "meter-event:"
 
@@ -41,7 +44,7 @@ def meter_error_report_record(*, event_id: str, event_type: str) -> MeterErrorRe
             )
     except IntegrityError:
         return None  # Stripe sent this notification before
-    if event_type == ERROR_REPORT_EVENT:
+    if event_type in REPORT_EVENTS:
         transaction.on_commit(lambda: async_task(APPLY_TASK, event_id))
     return report
 

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS billing_invoice (
 CREATE INDEX IF NOT EXISTS billing_invoice_acct_month ON billing_invoice (acct_id, service_month);
 CREATE INDEX IF NOT EXISTS billing_invoice_month ON billing_invoice (service_month);
 
--- line_kind: flat, ST, RM, CV, managed, other. quantity is impressions for ST/RM/CV, 1 else.
+-- line_kind: flat, ST, RM, CV, managed, other; discount and credit_note (negative amounts). quantity is impressions for ST/RM/CV, 1 else.
 CREATE TABLE IF NOT EXISTS billing_invoice_line (
     line_id INTEGER PRIMARY KEY,
     inv_uuid VARCHAR(36) NOT NULL REFERENCES billing_invoice (inv_uuid),

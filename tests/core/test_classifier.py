@@ -70,12 +70,30 @@ def test_unknown_or_missing_kind_is_other_never_guessed():
 
 
 def test_legacy_line_kinds_use_the_same_vocabulary():
-    assert {kind.value for kind in LineKind} == {"flat", "ST", "RM", "CV", "managed", "other"}
+    assert {kind.value for kind in LineKind} == {
+        "flat",
+        "ST",
+        "RM",
+        "CV",
+        "managed",
+        "other",
+        "discount",
+        "credit_note",
+    }
     assert kind_from_metadata({"kind": "rm"}) == LineKind.RM
 
 
 def test_totals_by_kind_has_every_kind_and_sums_minor_units():
     totals = totals_by_kind([(LineKind.FLAT, 50_000), (LineKind.ST, 1_234), (LineKind.ST, 66)])
-    assert totals == {"flat": 50_000, "ST": 1_300, "RM": 0, "CV": 0, "managed": 0, "other": 0}
+    assert totals == {
+        "flat": 50_000,
+        "ST": 1_300,
+        "RM": 0,
+        "CV": 0,
+        "managed": 0,
+        "other": 0,
+        "discount": 0,
+        "credit_note": 0,
+    }
     with pytest.raises(ValueError):
         totals_by_kind([("bogus", 1)])

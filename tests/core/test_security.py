@@ -17,6 +17,7 @@ from tests.fixtures.stripe import sign_event
 # Every view that accepts a POST without Django's CSRF check, and why.
 CSRF_EXEMPT_ALLOWED = {
     "billing_project.views.StripeWebhookView",  # Stripe: signature checked
+    "metering.views.StripeEventDestinationView",  # Stripe thin events: signature checked
     "djstripe.views.ProcessWebhookView",  # shadowed by ours at the same path
     "invoices.webhooks.MailgunTrackingView",  # Mailgun: signature checked
     "anymail.webhooks.mailgun.MailgunTrackingWebhookView",  # shadowed by ours

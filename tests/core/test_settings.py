@@ -17,6 +17,7 @@ PRODUCTION_ENV = {
     "LEGACY_DATABASE_URL": "postgres://billing_ro@127.0.0.1:5432/billing_legacy_prod",
     "STRIPE_SECRET_KEY": "rk_live_ProductionKey000000000000000000",
     "STRIPE_WEBHOOK_SECRET": "whsec_production_secret",
+    "STRIPE_EVENT_DESTINATION_SECRET": "whsec_production_destination_secret",
     "MAILGUN_API_KEY": "key-production",
     "MAILGUN_DOMAIN": "notify.adventive.com",
     "MAILGUN_WEBHOOK_SIGNING_KEY": "signing-key",

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import stripe as stripe_lib
 from django.core.management import call_command
 from djstripe.models import Event
 
@@ -44,7 +45,8 @@ def test_held_events_and_stripe_api_events_land_in_day_files_with_manifests(s3_b
     _held("evt_old_b", datetime(2024, 5, 3, 10, tzinfo=UTC))
     _held("evt_old_a", datetime(2024, 5, 3, 10, tzinfo=UTC))
     _held("evt_old_c", datetime(2024, 5, 4, 23, 59, tzinfo=UTC))
-    api_event = stripe.store.emit("customer.created", {"id": "cus_X", "object": "customer"})
+    customer = stripe_lib.Customer.create(email="ap@northwind.example")
+    api_event = next(e for e in stripe.store.events if e["data"]["object"].get("id") == customer.id)
     today = datetime.now(UTC).date() + timedelta(days=1)
 
     outcome = stripe_events_export(today=today)

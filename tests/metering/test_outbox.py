@@ -197,12 +197,3 @@ def test_an_account_without_a_stripe_customer_waits_and_says_why(stripe, meters)
     revision = UsageRevision.objects.get()
     assert revision.state == State.PENDING
     assert "has no Stripe customer" in revision.last_error
-
-
-def test_a_refused_event_fails_for_an_operator(stripe, account):
-    record(account, 3)  # no meters on the server: Stripe refuses the event name
-    report = usage_outbox_send(workers=1)
-    assert len(report.failed) == 1
-    revision = UsageRevision.objects.get()
-    assert revision.state == State.FAILED
-    assert "no_meter" in revision.last_error
