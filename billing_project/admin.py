@@ -5,8 +5,9 @@ from django_q import admin as q_admin
 from django_q.models import Failure, Success
 from djstripe import models as djstripe_models
 
-from .models import Alert, BillingEvent, Monitor, WorkerHeartbeat
+from .models import Alert, BillingEvent, Monitor, StripeMirror, WorkerHeartbeat
 from .monitoring import MONITORS, monitor_check
+from .stripe_mirror import stripe_mirror_retry
 
 admin.site.site_header = "Billing operations"
 admin.site.site_title = "Billing operations"
@@ -90,6 +91,49 @@ class MonitorAdmin(OperateActionsMixin, ReadOnlyAdmin):
             if monitor.name in MONITORS:
                 result = monitor_check(name=monitor.name)
                 self.message_user(request, f"{result.name}: {result.summary}")
+
+
+MIRROR_COLOURS = {"pending": "#667085", "done": "#1b7f3b", "failed": "#b42318"}
+
+
+@admin.register(StripeMirror)
+class StripeMirrorAdmin(OperateActionsMixin, ReadOnlyAdmin):
+    """dj-stripe's copies of Stripe objects, per event: never in the way of a delivery."""
+
+    list_display = ["created_at", "event_type", "event_id", "state_badge", "attempts", "error"]
+    list_filter = ["state", "event_type"]
+    search_fields = ["=event_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = [
+        "event_id",
+        "event_type",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["retry_now"]
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj: StripeMirror) -> str:
+        return format_html(
+            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:10px;'
+            'font-weight:600">{}</span>',
+            MIRROR_COLOURS.get(obj.state, "#667085"),
+            obj.get_state_display(),
+        )
+
+    @admin.display(description="last error")
+    def error(self, obj: StripeMirror) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Mirror the selected events again now", permissions=["operate"])
+    def retry_now(self, request, queryset) -> None:
+        queued = sum(stripe_mirror_retry(event_id=mirror.event_id) for mirror in queryset)
+        self.message_user(request, f"{queued} event(s) queued for dj-stripe's copy.")
 
 
 # dj-stripe's own Event and WebhookEndpoint admins offer "re-sync" actions through a URL that

@@ -119,3 +119,13 @@ def stripe_mirrors_resume(*, now: datetime | None = None) -> int:
     for event_id in due:
         stripe_mirror_enqueue(event_id)
     return len(due)
+
+
+def stripe_mirror_retry(*, event_id: str) -> bool:
+    """An operator's "again now" for a failed or waiting mirror (a done one is left alone)."""
+    queued = StripeMirror.objects.filter(
+        event_id=event_id, state__in=(State.PENDING, State.FAILED)
+    ).update(state=State.PENDING, next_attempt_at=timezone.now())
+    if queued:
+        stripe_mirror_enqueue(event_id)
+    return bool(queued)

@@ -45,6 +45,7 @@ OPERATOR_EXTRA = (
     "metering.change_usagerevision",
     "exports.change_historymonth",
     "core.change_monitor",
+    "core.change_stripemirror",
 )
 
 

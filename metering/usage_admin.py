@@ -11,10 +11,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from billing_project.admin import OperateActionsMixin
+from billing_project.admin import OperateActionsMixin, ReadOnlyAdmin
 from billing_project.errors import BillingError
 
-from .usage_models import ProducerToken, UsageRecord, UsageRevision
+from .usage_models import MeterErrorReport, ProducerToken, UsageRecord, UsageRevision
 from .usage_outbox import usage_revision_retry, usage_revision_settle
 from .usage_services import producer_token_create, producer_token_revoke
 
@@ -238,3 +238,31 @@ class UsageRevisionAdmin(OperateActionsMixin, admin.ModelAdmin):
 
         async_task("metering.tasks.usage_outbox_send_task", task_name="usage-outbox-now")
         self.message_user(request, "An outbox run is queued.", messages.SUCCESS)
+
+
+@admin.register(MeterErrorReport)
+class MeterErrorReportAdmin(ReadOnlyAdmin):
+    """Stripe's later refusals of meter events it had accepted (thin error reports)."""
+
+    list_display = [
+        "received_at",
+        "event_type",
+        "event_id",
+        "state",
+        "error_count",
+        "revisions_refused",
+        "last_error",
+    ]
+    list_filter = ["state", "event_type"]
+    search_fields = ["=event_id"]
+    date_hierarchy = "received_at"
+    readonly_fields = [
+        "event_id",
+        "event_type",
+        "received_at",
+        "state",
+        "error_count",
+        "revisions_refused",
+        "detail",
+        "last_error",
+    ]
