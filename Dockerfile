@@ -29,6 +29,7 @@ COPY manage.py Procfile ./
 # collectstatic needs settings but no services; the throwaway key never reaches a container.
 RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret-0000000000000000000000 DJANGO_DEBUG=false \
     STRIPE_SECRET_KEY=sk_test_collectstatic STRIPE_WEBHOOK_SECRET=whsec_collectstatic \
+    STRIPE_EVENT_DESTINATION_SECRET=whsec_collectstatic \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 LEGACY_DATABASE_URL=sqlite:////tmp/legacy.sqlite3 \
     python manage.py collectstatic --noinput -v 0 \
  && chown -R billing /app/var 2>/dev/null || true

@@ -86,6 +86,7 @@ LEGACY_DATABASE = "bench_delivery_legacy"
 TEMPLATE_DATABASE = "bench_delivery_template"
 STRIPE_SECRET_KEY = "sk_test_BenchDelivery00000000000000000"  # noqa: S105 (local test key)
 WEBHOOK_SECRET = "whsec_bench_delivery_0000000000000000"  # noqa: S105 (a local test secret)
+EVENT_DESTINATION_SECRET = "whsec_bench_destination_00000000000"  # noqa: S105 (local test)
 WEBHOOK_UUID = "5f0c2d1e-8a7b-4c3d-9e2f-0a1b2c3d4e5f"
 MAILGUN_API_KEY = "key-bench-delivery-0000000000000000"
 MAILGUN_SIGNING_KEY = "bench-delivery-signing-key"
@@ -219,6 +220,7 @@ def app_env(*, stripe_base: str, mailgun_api_url: str, s3_url: str, timing_dir: 
             "LEGACY_DATABASE_URL": procs.database_url(LEGACY_DATABASE),
             "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_EVENT_DESTINATION_SECRET": EVENT_DESTINATION_SECRET,
             "STRIPE_API_BASE": stripe_base,
             "STRIPE_WEBHOOK_UUID": WEBHOOK_UUID,
             "MAILGUN_API_KEY": MAILGUN_API_KEY,

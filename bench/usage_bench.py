@@ -67,6 +67,7 @@ def app_env(conn_max_age: int) -> dict[str, str]:
             "DATABASE_CONN_MAX_AGE": str(conn_max_age),
             "STRIPE_SECRET_KEY": "sk_test_BenchUsage0000000000000000000",
             "STRIPE_WEBHOOK_SECRET": "whsec_bench_usage_000000000000000000",
+            "STRIPE_EVENT_DESTINATION_SECRET": "whsec_bench_usage_destination_00000",
             "LOG_LEVEL": "WARNING",
         }
     )
