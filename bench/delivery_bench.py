@@ -94,7 +94,9 @@ MAILGUN_DOMAIN = "notify.adventive.com"
 S3_ACCESS_KEY = "bench-delivery-access-key"
 S3_SECRET_KEY = "bench-delivery-secret-key-000000000000"  # noqa: S105 (a local test secret)
 BUCKET = "invoices-bench"
-WEB_WORKERS, WEB_THREADS, Q_WORKERS = 2, 4, 2
+WEB_WORKERS, WEB_THREADS = 2, 4
+# The worker's processes: 2 by default (the app's default); BENCH_Q_WORKERS sets another count.
+Q_WORKERS = int(os.environ.get("BENCH_Q_WORKERS", "2"))
 QUEUE_POLL_S = 0.2  # Q_CLUSTER["poll"] in the settings
 CONNECTIONS = 8
 WARMUP_INVOICES = 16
@@ -827,6 +829,7 @@ def report(run: Run) -> None:
         f"--invoices {args.invoices} --rate {args.rate:g} --latency-invoices "
         f"{args.latency_invoices} --ack-events {args.ack_events}"
         + (f" --stripe-delay-ms {args.stripe_delay_ms:g}" if args.stripe_delay_ms else "")
+        + (f" --rate-limit {args.rate_limit:g}" if args.rate_limit else "")
         + (" --keep-nagle" if args.keep_nagle else "")
         + (" --ack-worker-paused" if args.ack_worker_paused else "")
         + (" --profile-web" if args.profile_web else "")
@@ -895,6 +898,12 @@ def main() -> int:
         "--ack-worker-paused",
         action="store_true",
         help="also measure the acks once more with the worker stopped (fresh invoices)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="Stripe's rate limit in requests/s once the Stripe side is built (100 live, 25 test)",
     )
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
@@ -1015,6 +1024,9 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
     warmup, ack, ack_paused, latency, burst = groups
 
     procs.wait_http("127.0.0.1", web_port, "/healthz", timeout=60, service=web)
+    if args.rate_limit:
+        servers.call("stripe_rate_limit", {"per_second": args.rate_limit})
+        log(f"Stripe rate limit: {args.rate_limit:g} requests/s")
     log(f"warm-up: {len(warmup)} invoices")
     run.post_many([item_for(e, f"warm-{n}") for n, e in enumerate(warmup)])
     wait_done(run, [e["data"]["object"]["id"] for e in warmup], timeout=300, what="warm-up")

@@ -31,6 +31,13 @@ def discount_for_djstripe(discount: dict[str, Any] | None) -> dict[str, Any] | N
     return {**discount, "coupon": coupon}
 
 
+def payload_for_djstripe(obj: dict[str, Any]) -> dict[str, Any]:
+    """An event's object as dj-stripe 2.11 can copy it (see above)."""
+    if isinstance(obj.get("discounts"), list):
+        obj = {**obj, "discounts": [d for d in obj["discounts"] if isinstance(d, dict)]}
+    return obj
+
+
 def djstripe_compat_apply() -> None:
     """Install the normalisations above (idempotent)."""
     global _applied

@@ -1,9 +1,14 @@
 """dj-stripe's mirror of Stripe objects, updated as its own step after our handling of an event.
 
 The intake (`billing_project.webhook_intake`) records dj-stripe's `Event` row and runs our
-handlers without dj-stripe's processing; this module then runs dj-stripe's handlers for the
-event (its re-fetch of the objects at the pinned API version and their local copies). Nothing
-here holds up a delivery: a mirror that fails is alerted once per outage, retried with backoff
+handlers without dj-stripe's processing; this module then makes dj-stripe's copy of the
+event's object from the event itself (Stripe signed it, at the pinned API version), so the
+object is not fetched a second time; objects it refers to that dj-stripe does not hold yet
+(a new customer, a subscription) are fetched by dj-stripe once. Deletions and object types
+without a copy here go through dj-stripe's own handlers. Nothing reads these copies for
+billing (no delivery, check or report): an older event arriving after a newer one may leave
+the copy behind until the next event. Nothing here holds up a delivery: a mirror that fails
+is alerted once per outage, retried with backoff
 (`MIRROR_BACKOFF_SECONDS`) and, after the last attempt, left `failed` for an operator.
 Shapes dj-stripe 2.11 cannot parse are normalised in `billing_project.djstripe_compat`.
 """
@@ -15,9 +20,20 @@ from traceback import format_exc
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
-from djstripe.models import Event
+from djstripe.models import (
+    Coupon,
+    Customer,
+    Event,
+    Invoice,
+    InvoiceItem,
+    Price,
+    Product,
+    Subscription,
+)
 
+from . import stripe_api
 from .alerts import alert_raise
+from .djstripe_compat import payload_for_djstripe
 from .models import StripeMirror
 
 logger = logging.getLogger("billing.stripe_mirror")
@@ -27,6 +43,16 @@ MIRROR_BACKOFF_SECONDS = [60, 300, 900, 3600, 4 * 3600, 12 * 3600]
 MIRROR_MAX_ATTEMPTS = len(MIRROR_BACKOFF_SECONDS) + 1
 RESUME_BATCH = 500
 State = StripeMirror.State
+# Object types copied straight from the event's payload (Stripe's `object` -> dj-stripe model).
+COPIED_FROM_EVENT = {
+    "coupon": Coupon,
+    "customer": Customer,
+    "invoice": Invoice,
+    "invoiceitem": InvoiceItem,
+    "price": Price,
+    "product": Product,
+    "subscription": Subscription,
+}
 
 
 def stripe_mirror_enqueue(event_id: str) -> None:
@@ -61,13 +87,24 @@ def stripe_mirror_update(*, event_id: str, now: datetime | None = None) -> str:
     try:
         if event is None:
             raise LookupError(f"dj-stripe holds no Event {event_id}")
-        event.invoke_webhook_handlers()
+        _copy(event)
     except Exception as exc:
         return _failed(mirror, exc, now)
     StripeMirror.objects.filter(pk=mirror.pk).update(
         state=State.DONE, attempts=mirror.attempts + 1, next_attempt_at=None, last_error=""
     )
     return State.DONE
+
+
+def _copy(event: Event) -> None:
+    obj = (event.data or {}).get("object") or {}
+    model = COPIED_FROM_EVENT.get(obj.get("object") or "")
+    if model is None or event.type.endswith(".deleted"):
+        event.invoke_webhook_handlers()  # dj-stripe's own: a re-fetch, or the local delete
+        return
+    # As stripe-python would hand it over (lists as ListObjects): dj-stripe reads it that way.
+    data = stripe_api.client().deserialize(payload_for_djstripe(obj), api_mode="V1")
+    model.sync_from_stripe_data(data, api_key=event.default_api_key)
 
 
 def _failed(mirror: StripeMirror, exc: Exception, now: datetime) -> str:

@@ -63,6 +63,11 @@ def _stripe_fail(stripe: Any, mailgun: Any, options: dict[str, Any]) -> None:
     stripe.fail_next(**options)
 
 
+def _stripe_rate_limit(stripe: Any, mailgun: Any, options: dict[str, Any]) -> None:
+    """Stripe's rate limit on every door from now on (None: off)."""
+    stripe.rate_limit_per_second = options.get("per_second")
+
+
 def _stripe_heal(stripe: Any, mailgun: Any, _: Any) -> None:
     with stripe._faults_lock:
         stripe._faults.clear()
@@ -104,6 +109,7 @@ def _tracking_payload(stripe: Any, mailgun: Any, options: dict[str, Any]) -> dic
 FAULT_COMMANDS = {
     "stripe_fail": _stripe_fail,
     "stripe_heal": _stripe_heal,
+    "stripe_rate_limit": _stripe_rate_limit,
     "mailgun_fail": _mailgun_fail,
     "mailgun_heal": _mailgun_heal,
     "stripe_events": _stripe_events,

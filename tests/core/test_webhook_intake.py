@@ -12,12 +12,15 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from djstripe.models import Account, Customer, Event, WebhookEventTrigger
+from djstripe.models import Invoice as DjstripeInvoice
 
 from billing_project.models import Alert, StripeMirror
 from billing_project.stripe_mirror import stripe_mirror_update, stripe_mirrors_resume
 from billing_project.stripe_webhook import webhook_endpoint_url
 from billing_project.webhook_intake import webhook_trigger_process, webhook_triggers_resume
+from invoices.models import InvoiceDelivery
 from tests.fixtures.stripe import sign_event
+from tests.invoices.scenarios import billed_customer, finalized_event
 
 pytestmark = pytest.mark.django_db
 
@@ -144,27 +147,32 @@ def test_a_failed_processing_is_kept_alerted_once_and_resumed_until_it_succeeds(
 
 
 def test_a_failing_mirror_is_alerted_once_retried_with_backoff_and_never_blocks_the_event(
-    client, endpoint_url, customer_event, stripe, queued, monkeypatch
+    client, endpoint_url, stripe, queued, monkeypatch
 ):
-    post(client, endpoint_url, customer_event)
+    _, customer = billed_customer()
+    event = finalized_event(stripe, customer.id)
+    post(client, endpoint_url, event)
     webhook_trigger_process(trigger_id=WebhookEventTrigger.objects.get().pk)
-    assert Event.objects.filter(id=customer_event["id"]).exists()
+    assert Event.objects.filter(id=event["id"]).exists()
+    assert InvoiceDelivery.objects.filter(stripe_invoice_id=event["data"]["object"]["id"])
+    # dj-stripe's copy of the invoice needs the customer, which it reads from Stripe once.
     monkeypatch.setattr(stripe_lib, "max_network_retries", 0)
     stripe.fail_next(2, status=500, path="/v1/customers")
     now = timezone.now()
-    assert stripe_mirror_update(event_id=customer_event["id"], now=now) == "pending"
+    assert stripe_mirror_update(event_id=event["id"], now=now) == "pending"
     mirror = StripeMirror.objects.get()
     assert mirror.attempts == 1 and "Injected failure" in mirror.last_error
     assert mirror.next_attempt_at == now + timedelta(seconds=60)
     assert stripe_mirrors_resume(now=now + timedelta(seconds=30)) == 0
     assert stripe_mirrors_resume(now=now + timedelta(seconds=61)) == 1
-    assert stripe_mirror_update(event_id=customer_event["id"], now=now + timedelta(seconds=61))
+    assert stripe_mirror_update(event_id=event["id"], now=now + timedelta(seconds=61))
     assert StripeMirror.objects.get().attempts == 2
     assert Alert.objects.filter(title__contains="could not mirror").count() == 1
 
     later = now + timedelta(hours=1)
-    assert stripe_mirror_update(event_id=customer_event["id"], now=later) == "done"
-    assert Customer.objects.filter(id=customer_event["data"]["object"]["id"]).exists()
+    assert stripe_mirror_update(event_id=event["id"], now=later) == "done"
+    assert Customer.objects.filter(id=customer.id).exists()
+    assert DjstripeInvoice.objects.filter(id=event["data"]["object"]["id"]).exists()
 
 
 def test_a_trigger_whose_task_was_lost_is_resumed_after_half_an_hour(
