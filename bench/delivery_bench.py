@@ -14,6 +14,11 @@ request threads for the eight sender connections, keep-alive on); `qcluster` wit
 the database settings are the app's defaults (`DATABASE_CONN_MAX_AGE=60`). Schedules are not
 installed: the minute sweeper only re-queues retries and stuck deliveries.
 
+Before the phases (not timed), every customer's earlier events (`customer.created`,
+`customer.subscription.created`) are posted and dj-stripe's copies awaited, as in production
+where a month's invoices belong to customers that exist for months; `--new-customers` skips
+this, so dj-stripe's copy of each invoice also reads its customer, subscription and product once.
+
 Phases, each on fresh invoices, after 16 warm-up invoices:
 1. ack: `--ack-events` posts on 8 keep-alive connections (closed loop: each sends its next
    post when the last is answered), 20 % of them duplicates of an earlier event (Stripe
@@ -38,12 +43,18 @@ Phases, each on fresh invoices, after 16 warm-up invoices:
    its children, /proc utime+stime, exited children included) over the same span, next to the
    web's, the stand-ins', PostgreSQL's (the server is shared by every database on it) and the
    rest of the machine's (other work running at the same time skews every figure).
-Then every invoice must have exactly one email at the Mailgun server, one PDF in the bucket and
-its delivery `sent`.
+4. ack on dj-stripe's stock view (unless `--no-stock-view`): as phase 1, the same kind of
+   events posted to dj-stripe's own synchronous `ProcessWebhookView`, routed for the
+   benchmark only (`bench/delivery/settings.py`, `urls.py`): it processes each event inside the
+   request (re-fetching the invoice from Stripe) and delivers nothing; its ack p50/p99 are
+   shown beside ours.
+Then every invoice of phases 1–3 must have exactly one email at the Mailgun server, one PDF in
+the bucket and its delivery `sent`.
 
 Run: `.venv/bin/python bench/delivery_bench.py [--invoices 1000] [--rate 1]
 [--latency-invoices 30] [--ack-events 400] [--keep-db] [--keep-logs] [--ack-worker-paused]
-[--stripe-delay-ms N] [--keep-nagle] [--profile-web]`. The first run migrates a template
+[--stripe-delay-ms N] [--rate-limit N] [--new-customers] [--no-stock-view] [--keep-nagle]
+[--profile-web]`. The first run migrates a template
 database (`bench_delivery_template`, about two minutes); `--keep-db` keeps it for the next run,
 whose database `bench_delivery` is a copy made in a second. `--stripe-delay-ms` adds a delay to
 each Stripe call of the app (a stand-in for Stripe's own latency, which the local server does
@@ -88,6 +99,7 @@ STRIPE_SECRET_KEY = "sk_test_BenchDelivery00000000000000000"  # noqa: S105 (loca
 WEBHOOK_SECRET = "whsec_bench_delivery_0000000000000000"  # noqa: S105 (a local test secret)
 EVENT_DESTINATION_SECRET = "whsec_bench_destination_00000000000"  # noqa: S105 (local test)
 WEBHOOK_UUID = "5f0c2d1e-8a7b-4c3d-9e2f-0a1b2c3d4e5f"
+STOCK_VIEW_PREFIX = "/bench/djstripe/webhook/"  # bench/delivery/urls.py
 MAILGUN_API_KEY = "key-bench-delivery-0000000000000000"
 MAILGUN_SIGNING_KEY = "bench-delivery-signing-key"
 MAILGUN_DOMAIN = "notify.adventive.com"
@@ -105,9 +117,10 @@ ACCT_ID_BASE = 700_000
 CUSTOMERS_PER_CLOCK = 100
 CLOCK_START = int(datetime(2026, 1, 15, tzinfo=UTC).timestamp())
 CYCLE_ANCHOR = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp())
-TARGET_ACK_P99_MS = 250
-TARGET_EMAIL_P50_S = 1.0
-TARGET_DRAIN_S = 180
+TARGET_ACK_P99_MS = 100
+TARGET_EMAIL_P50_S = 0.6
+# For a burst of 1,000; a smaller burst is held to its share (a 300 burst to 36 s).
+TARGET_DRAIN_S_PER_1000 = 120
 DONE_STATES = ("sent", "delivered", "bounced", "complained", "failed", "not_ours")
 
 
@@ -165,6 +178,7 @@ class Run:
     worker: procs.Service
     web_port: int
     webhook_path: str
+    stock_path: str
     s3: object
     errors: list[str] = field(default_factory=list)
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -184,12 +198,12 @@ class Run:
     def row(self, metric: str, value: str, target: str = "", verdict: str = "") -> None:
         self.rows.append((metric, value, target, verdict))
 
-    def post_many(self, items: list[Item]) -> list[Post]:
+    def post_many(self, items: list[Item], *, path: str | None = None) -> list[Post]:
         posts = post_concurrently(
             items,
             host="127.0.0.1",
             port=self.web_port,
-            path=self.webhook_path,
+            path=path or self.webhook_path,
             secret=WEBHOOK_SECRET,
             connections=CONNECTIONS,
         )
@@ -340,6 +354,29 @@ def accounts_create(invoices: list[tuple[str, str, dict]]) -> None:
         ],
         batch_size=500,
     )
+
+
+def customers_known(run: Run) -> None:
+    """Post every customer's earlier events (`customer.created`,
+    `customer.subscription.created`) and wait for dj-stripe's copies, as in production where
+    customers exist long before a month's invoices: not timed."""
+    from billing_project.models import StripeMirror
+
+    events = run.servers.call("customer_events")
+    log(f"customers known first: {len(events)} earlier events posted")
+    run.post_many([item_for(e, f"customer-{n}") for n, e in enumerate(events)])
+    deadline = time.monotonic() + max(300, len(events) / 2)
+    ids = [e["id"] for e in events]
+    while True:
+        mirrors = StripeMirror.objects.filter(event_id__in=ids)
+        done = mirrors.filter(state=StripeMirror.State.DONE).count()
+        if done == len(ids):
+            break
+        failed = mirrors.filter(state=StripeMirror.State.FAILED).count()
+        if failed or time.monotonic() > deadline:
+            raise RuntimeError(f"dj-stripe copies of customers: {done} done, {failed} failed")
+        time.sleep(0.5)
+    run.servers.call("stripe_calls")  # these one-off reads are not the phases'
 
 
 def item_for(event: dict, bench_id: str, duplicate: bool = False) -> Item:
@@ -498,12 +535,20 @@ def request_breakdown(pairs: list[tuple[Post, dict]]) -> str:
     )
 
 
-def phase_ack(run: Run, events: list[dict], *, paused: bool = False) -> None:
+def phase_ack(run: Run, events: list[dict], *, paused: bool = False, stock: bool = False) -> None:
     """`--ack-events` posts, 20 % duplicates, on 8 connections. With `paused`, the worker's
     processes are stopped (SIGSTOP) while the posts go out and continued afterwards, so the
-    webhook has the machine to itself."""
-    tag = "ack-paused" if paused else "ack"
-    name = "ack (worker paused)" if paused else "ack"
+    webhook has the machine to itself. With `stock`, the posts go to dj-stripe's stock view
+    (`bench/delivery/urls.py`), which processes each event inside the request (its re-fetch
+    of the object from Stripe included) and delivers nothing."""
+    tag = "ack-stock" if stock else "ack-paused" if paused else "ack"
+    name = (
+        "ack, dj-stripe's stock view"
+        if stock
+        else "ack (worker paused)"
+        if paused
+        else "ack, our intake"
+    )
     rng = random.Random(run.args.seed + (7 if paused else 0))
     unique = [item_for(e, f"{tag}-{n}") for n, e in enumerate(events)]
     duplicates = run.args.ack_events - len(unique)
@@ -519,14 +564,15 @@ def phase_ack(run: Run, events: list[dict], *, paused: bool = False) -> None:
         os.kill(pid, signal.SIGSTOP)
     try:
         before = run.cpu()
-        posts = run.post_many(items)
+        posts = run.post_many(items, path=run.stock_path if stock else None)
         cpu = run.cpu() - before
     finally:
         for pid in stopped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
     stripe_calls = [c for c in run.servers.call("stripe_calls") if c[0] == "web"]
-    wait_done(run, [i.invoice_id for i in unique], timeout=max(300, 3 * len(unique)), what=name)
+    if not stock:
+        wait_done(run, [i.invoice_id for i in unique], timeout=max(300, 3 * len(unique)), what=name)
     timings = web_timings(run)
 
     latency = summary([p.seconds for p in posts])
@@ -539,8 +585,14 @@ def phase_ack(run: Run, events: list[dict], *, paused: bool = False) -> None:
     run.row(
         f"{name} p99",
         ms(latency["p99"]),
-        f"≤ {TARGET_ACK_P99_MS} ms",
-        verdict(latency["p99"] * 1000, TARGET_ACK_P99_MS, "ms"),
+        *(
+            ("(for comparison)", "")
+            if stock
+            else (
+                f"≤ {TARGET_ACK_P99_MS} ms",
+                verdict(latency["p99"] * 1000, TARGET_ACK_P99_MS, "ms"),
+            )
+        ),
     )
     run.row(f"{name} max", ms(latency["max"]))
     span = max(p.sent_at + p.seconds for p in posts) - min(p.sent_at for p in posts)
@@ -727,11 +779,12 @@ def phase_burst(run: Run, events: list[dict]) -> None:
     posted = max(p.sent_at + p.seconds for p in posts) - started
     acks = summary([p.seconds for p in posts])
     n = len(items)
+    target = TARGET_DRAIN_S_PER_1000 * n / 1000
     run.row(
         f"burst of {n} drained (first post → last sent)",
         f"{drained:,.1f} s",
-        f"≤ {TARGET_DRAIN_S} s",
-        verdict(drained, TARGET_DRAIN_S, "s"),
+        f"≤ {target:g} s",
+        verdict(drained, target, "s"),
     )
     run.row("  deliveries per second", f"{n / drained:.2f}")
     run.row("  all posts acknowledged after", f"{posted:,.1f} s")
@@ -905,6 +958,17 @@ def main() -> int:
         default=None,
         help="Stripe's rate limit in requests/s once the Stripe side is built (100 live, 25 test)",
     )
+    parser.add_argument(
+        "--new-customers",
+        action="store_true",
+        help="do not post the customers' earlier events first: dj-stripe meets every customer "
+        "for the first time in its invoice (one-off reads of customer, subscription, product)",
+    )
+    parser.add_argument(
+        "--no-stock-view",
+        action="store_true",
+        help="skip the ack phase on dj-stripe's stock synchronous webhook view",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     if args.ack_events < 2 or args.invoices < 1 or args.latency_invoices < 1 or args.rate <= 0:
@@ -983,6 +1047,7 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
     webhook_path = webhook_endpoint_url(base_url)[len(base_url) :]
 
     web_env = app_env(stripe_base=servers.urls["stripe"]["web"], **base_env)
+    web_env["DJANGO_SETTINGS_MODULE"] = "bench.delivery.settings"
     if args.profile_web:
         (run_dir / "profiles").mkdir()
         web_env["BENCH_PROFILE_DIR"] = str(run_dir / "profiles")
@@ -1007,11 +1072,20 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
         run_dir / "qcluster.log",
     ).start()
     stack.callback(lambda: stray_check(worker))
-    run = Run(args, run_dir, servers, web, worker, web_port, webhook_path, s3)
+    stock_path = STOCK_VIEW_PREFIX + WEBHOOK_UUID + "/"
+    run = Run(args, run_dir, servers, web, worker, web_port, webhook_path, stock_path, s3)
 
     unique_ack = args.ack_events - round(args.ack_events * DUPLICATE_SHARE)
     paused_ack = unique_ack if args.ack_worker_paused else 0
-    sizes = [WARMUP_INVOICES, unique_ack, paused_ack, args.latency_invoices, args.invoices]
+    stock_ack = 0 if args.no_stock_view else unique_ack
+    sizes = [
+        WARMUP_INVOICES,
+        unique_ack,
+        paused_ack,
+        args.latency_invoices,
+        args.invoices,
+        stock_ack,
+    ]
     total = sum(sizes)
     log(f"building {total} finalized invoices on the Stripe-compatible server")
     invoices = stripe_side(servers, total)
@@ -1021,12 +1095,14 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
     for size in sizes:
         groups.append(events[start : start + size])
         start += size
-    warmup, ack, ack_paused, latency, burst = groups
+    warmup, ack, ack_paused, latency, burst, ack_stock = groups
 
     procs.wait_http("127.0.0.1", web_port, "/healthz", timeout=60, service=web)
     if args.rate_limit:
         servers.call("stripe_rate_limit", {"per_second": args.rate_limit})
         log(f"Stripe rate limit: {args.rate_limit:g} requests/s")
+    if not args.new_customers:
+        customers_known(run)
     log(f"warm-up: {len(warmup)} invoices")
     run.post_many([item_for(e, f"warm-{n}") for n, e in enumerate(warmup)])
     wait_done(run, [e["data"]["object"]["id"] for e in warmup], timeout=300, what="warm-up")
@@ -1040,7 +1116,11 @@ def start_and_measure(args: argparse.Namespace, run_dir: Path, stack: contextlib
     log(f"load average {procs.load_average()}")
     phase_burst(run, burst)
     log(f"load average {procs.load_average()}")
-    verify(run, [e["data"]["object"]["id"] for e in events])
+    if ack_stock:
+        phase_ack(run, ack_stock, stock=True)
+        log(f"load average {procs.load_average()}")
+    delivered = [warmup, ack, ack_paused, latency, burst]
+    verify(run, [e["data"]["object"]["id"] for group in delivered for e in group])
     return run
 
 

@@ -27,6 +27,9 @@ from typing import Any
 
 STRIPE_DOORS = ("web", "worker")
 _PR_SET_PDEATHSIG = 1
+# The events of a customer's life before its first invoice, which the bench posts ahead of the
+# phases so dj-stripe already holds each customer (the common case: customers exist for months).
+CUSTOMER_EVENTS = ("customer.created", "customer.subscription.created")
 
 
 class _Door:
@@ -170,6 +173,10 @@ def _serve(conn: Any, config: dict[str, Any]) -> None:
                         if e["type"] == "invoice.finalized"
                         and e["data"]["object"].get("billing_reason") == "subscription_cycle"
                     ]
+                    conn.send(json.loads(json.dumps(events)))
+            elif command == "customer_events":
+                with stripe.store.lock:
+                    events = [e for e in stripe.store.events if e["type"] in CUSTOMER_EVENTS]
                     conn.send(json.loads(json.dumps(events)))
             elif command in FAULT_COMMANDS:
                 try:
