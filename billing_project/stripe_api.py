@@ -10,9 +10,12 @@ Every Stripe call of the application goes through `request()` (or the helpers bu
 - requests are paced by a token bucket at `STRIPE_REQUESTS_PER_SECOND` (Stripe allows 100 a
   second in live mode and 25 in test mode, per account: the setting is this process's share);
   a 429 is retried after its `Retry-After` up to `retries` times, then surfaces as
-  `unavailable` with the wait Stripe asked for.
+  `unavailable` with the wait Stripe asked for;
+- no call is made inside a database transaction (`STRIPE_CALLS_IN_TRANSACTION`): a round trip
+  of ~200 ms would hold the transaction's row locks and connection for that long.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +23,11 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.db import connections
 
 from .errors import ExternalServiceError
+
+logger = logging.getLogger("billing.stripe")
 
 PAGE_SIZE = 100
 # Connection failures and 5xx of idempotent reads are retried this often (writes carry
@@ -151,6 +157,34 @@ def _limiter() -> _TokenBucket:
         return _bucket[1]
 
 
+class StripeCallInTransaction(RuntimeError):
+    """A Stripe call was attempted inside a database transaction."""
+
+
+def _open_transactions() -> list[str]:
+    """Aliases of connections inside a transaction of the application's own (a test case's
+    wrapping transaction does not count)."""
+    return [
+        alias
+        for alias in connections
+        if connections[alias].connection is not None
+        and any(
+            not getattr(block, "_from_testcase", False)
+            for block in connections[alias].atomic_blocks
+        )
+    ]
+
+
+def _outside_transactions(method: str, path: str) -> None:
+    open_in = _open_transactions()
+    if not open_in:
+        return
+    message = f"Stripe {method.upper()} {path} inside a database transaction on {open_in}"
+    if settings.STRIPE_CALLS_IN_TRANSACTION == "refuse":
+        raise StripeCallInTransaction(message)
+    logger.error(message)
+
+
 def request(
     method: str,
     path: str,
@@ -166,6 +200,7 @@ def request(
     options: dict[str, Any] = {}
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
+    _outside_transactions(method, path)
     attempt = 0
     while True:
         _limiter().take()

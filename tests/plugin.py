@@ -38,6 +38,7 @@ TEST_ENV = {
     "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
     # The local server answers in microseconds; pacing is tested on its own.
     "STRIPE_REQUESTS_PER_SECOND": "0",
+    "STRIPE_CALLS_IN_TRANSACTION": "refuse",
     "MAILGUN_API_KEY": "key-harness-0000000000000000",
     "MAILGUN_DOMAIN": "notify.adventive.com",
     "MAILGUN_API_URL": f"http://127.0.0.1:{MAILGUN_PORT}/v3",
