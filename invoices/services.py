@@ -355,7 +355,12 @@ def _send(
     from anymail.exceptions import AnymailError
 
     from .emails import invoice_email_build, invoice_email_send, invoice_email_template
-    from .mailgun import EVENTS_SETTLE_SECONDS, MailgunUnavailable, mailgun_message_for_attempt
+    from .mailgun import (
+        EVENTS_SETTLE_SECONDS,
+        MailgunUnavailable,
+        mailgun_message_for_attempt,
+        mailgun_send_refused,
+    )
 
     template = delivery.email_template or invoice_email_template(delivery.collection_method)
     attempt, _ = EmailAttempt.objects.get_or_create(
@@ -376,8 +381,19 @@ def _send(
         # The last try ended without an answer (crash, timeout): ask Mailgun before sending.
         since = attempt.last_try_at.timestamp() if attempt.last_try_at else None
         try:
-            found = mailgun_message_for_attempt(str(attempt.attempt_id), since=since)
+            found = mailgun_message_for_attempt(
+                str(attempt.attempt_id), recipient=attempt.recipient, since=since
+            )
         except MailgunUnavailable as exc:
+            if delivery.work_attempts >= settings.BILLING_DELIVERY_MAX_ATTEMPTS:
+                # Mailgun still cannot say: an operator decides whether to send again.
+                EmailAttempt.objects.filter(pk=attempt.pk).update(
+                    status=EmailAttempt.Status.PARKED, error=str(exc)[:1000]
+                )
+                raise NeedsAttention(
+                    f"the outcome of send attempt {attempt.attempt_id} is unknown and Mailgun "
+                    f"cannot say ({exc}); an operator decides whether to send again"
+                ) from exc
             raise RetryLater(f"Mailgun events unavailable: {exc}") from exc
         if found:
             _sent(delivery, attempt, found, recovered=True)
@@ -412,23 +428,34 @@ def _send(
     try:
         message_id = invoice_email_send(message)
     except AnymailError as exc:
-        status = getattr(exc, "status_code", None)
+        refused = mailgun_send_refused(exc)
         datapoint_record(
             name="email_failed",
             dimensions={
                 "account_id": account_id,
                 "template": attempt.template,
                 "error": str(exc)[:300],
+                "outcome": "not_sent" if refused else "unknown",
             },
         )
-        if status is not None:
-            # Mailgun answered with an error: nothing was accepted, the same attempt may go again.
+        if refused:
+            # Mailgun refused the request: nothing was queued, the same attempt may go again.
             with transaction.atomic():
                 EmailAttempt.objects.filter(pk=attempt.pk).update(
                     status=EmailAttempt.Status.FAILED, error=str(exc)[:1000]
                 )
                 _transition(delivery, State.STORED, "email_failed", str(exc)[:500])
-        raise RetryLater(f"Mailgun: {exc}") from exc
+            raise RetryLater(f"Mailgun refused the send: {exc}") from exc
+        # The request may have reached Mailgun: the attempt stays `sending` and the next run
+        # asks Mailgun's events before anything is sent again.
+        with transaction.atomic():
+            EmailAttempt.objects.filter(pk=attempt.pk).update(error=str(exc)[:1000])
+            delivery_event_add(
+                delivery=delivery,
+                step="email_outcome_unknown",
+                message=f"{str(exc)[:400]} (Mailgun is asked before any new send)",
+            )
+        raise RetryLater(f"Mailgun's answer is unclear, asking before any new send: {exc}") from exc
     _sent(delivery, attempt, message_id)
     datapoint_record(
         name="email_sent",

@@ -71,7 +71,7 @@ def test_retry_after_failure_sends_once(
 ):
     settings.BILLING_DELIVERY_MAX_ATTEMPTS = 1
     delivery = recorded_delivery(server)
-    mailgun.fail_next(1, status=500)
+    mailgun.fail_next(1, status=400)  # a refusal: nothing was queued
     with django_capture_on_commit_callbacks(execute=True):
         delivery_process(delivery_id=delivery.pk)
     delivery.refresh_from_db()
@@ -145,7 +145,7 @@ def test_an_expired_lease_is_resumed_at_once_without_waiting_for_the_stuck_delay
 
 def test_worker_dead_after_store_sends_exactly_once(server, mailgun, s3_bucket):
     delivery = recorded_delivery(server)
-    mailgun.fail_next(1, status=500)
+    mailgun.fail_next(1, status=400)  # a refusal: nothing was queued
     delivery_process(delivery_id=delivery.pk)  # renders and stores, then the send fails
     delivery.refresh_from_db()
     assert delivery.state == State.STORED
