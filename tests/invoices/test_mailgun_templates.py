@@ -51,7 +51,7 @@ def test_a_template_without_the_pay_link_fails_the_check(mailgun):
 def test_mailgun_refusing_the_key_is_a_clear_error(mailgun, settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "key-wrong"}
 
-    with pytest.raises(CommandError, match="Mailgun could not be read: .*HTTP 401"):
+    with pytest.raises(CommandError, match=r"Mailgun could not be read: .*HTTP 401"):
         _check()
 
 
