@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing_project.alerts import alert_raise
 from billing_project.datapoints import datapoint_record
+from billing_project.db_recovery import when_database_answers
 from metering.models import BillingAccount
 
 from .models import DeliveryEvent, EmailAttempt, InvoiceDelivery, inv_uuid_for
@@ -214,7 +215,15 @@ WORK_STATES = (State.PENDING, State.RENDERED, State.STORED, State.SENDING)
 
 
 class RetryLater(Exception):
-    """The step failed for a reason that may pass (a service down); the sweeper retries."""
+    """The step failed for a reason that may pass (a service down); the sweeper retries.
+
+    `retry_at`, when given, is when the retry can first decide anything (instead of the
+    backoff schedule): e.g. once Mailgun has had time to list an accepted message.
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class NeedsAttention(Exception):
@@ -227,7 +236,18 @@ def _backoff_seconds(attempt: int) -> int:
 
 
 def delivery_process(*, delivery_id: int) -> InvoiceDelivery:
-    """Take a delivery as far as it can go now. Idempotent; concurrent calls do the work once."""
+    """Take a delivery as far as it can go now. Idempotent; concurrent calls do the work once.
+
+    When the database goes away mid-way (a restart), the lease is given up and the delivery
+    goes on from its last committed step as soon as the database answers again, rather than
+    when the lease runs out.
+    """
+    return when_database_answers(
+        lambda: _delivery_process(delivery_id=delivery_id), what=f"delivery {delivery_id}"
+    )
+
+
+def _delivery_process(*, delivery_id: int) -> InvoiceDelivery:
     from .gateways import stripe_invoice_fetch
 
     token = delivery_lease_take(delivery_id=delivery_id)
@@ -256,11 +276,14 @@ def delivery_process(*, delivery_id: int) -> InvoiceDelivery:
         _run_steps(delivery, invoice, lines)
         InvoiceDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=None, last_error="")
     except RetryLater as exc:
-        _schedule_retry(delivery, str(exc))
+        _schedule_retry(delivery, str(exc), retry_at=exc.retry_at)
     except NeedsAttention as exc:
         _fail(delivery, str(exc))
     finally:
-        delivery_lease_release(delivery_id=delivery_id, token=token)
+        when_database_answers(
+            lambda: delivery_lease_release(delivery_id=delivery_id, token=token),
+            what=f"release of delivery {delivery_id}",
+        )
     delivery.refresh_from_db()
     return delivery
 
@@ -398,13 +421,14 @@ def _send(
         if found:
             _sent(delivery, attempt, found, recovered=True)
             return attempt
-        settled = (
-            attempt.last_try_at
-            and (timezone.now() - attempt.last_try_at).total_seconds() >= EVENTS_SETTLE_SECONDS
+        settles_at = (attempt.last_try_at or timezone.now()) + timedelta(
+            seconds=EVENTS_SETTLE_SECONDS
         )
-        if not settled:
+        if timezone.now() < settles_at:
             # Mailgun lists an accepted message only after a delay: absence proves nothing yet.
-            raise RetryLater("waiting for Mailgun's event log before deciding to resend")
+            raise RetryLater(
+                "waiting for Mailgun's event log before deciding to resend", retry_at=settles_at
+            )
     with transaction.atomic():
         attempt.tries += 1
         attempt.status = EmailAttempt.Status.SENDING
@@ -495,12 +519,16 @@ def _sent(
         tracking_events_relink(attempt=attempt)
 
 
-def _schedule_retry(delivery: InvoiceDelivery, error: str) -> None:
+def _schedule_retry(
+    delivery: InvoiceDelivery, error: str, *, retry_at: datetime | None = None
+) -> None:
     delivery.refresh_from_db()
     if delivery.work_attempts >= settings.BILLING_DELIVERY_MAX_ATTEMPTS:
         _fail(delivery, f"gave up after {delivery.work_attempts} attempts: {error}")
         return
     wait = _backoff_seconds(delivery.work_attempts)
+    if retry_at is not None:
+        wait = max(1, int((retry_at - timezone.now()).total_seconds()) + 1)
     with transaction.atomic():
         InvoiceDelivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now() + timedelta(seconds=wait), last_error=error[:2000]
