@@ -227,6 +227,11 @@ BILLING_EMAIL_TEMPLATES = {
 # after the last attempt the delivery is marked failed and billing is alerted.
 BILLING_DELIVERY_MAX_ATTEMPTS = env.int("BILLING_DELIVERY_MAX_ATTEMPTS", default=6)
 BILLING_DELIVERY_BACKOFF_SECONDS = [60, 300, 900, 3600, 3600 * 4]
+# An email sent this long ago without a delivered/bounced/complained outcome is looked up in
+# Mailgun's events (the `invoice-delivery-outcomes` schedule runs every 10 minutes), and the
+# lookup also reads this far back for permanent failures and complaints the webhook missed.
+BILLING_OUTCOME_LOOKUP_AFTER_SECONDS = env.int("BILLING_OUTCOME_LOOKUP_AFTER_SECONDS", default=1800)
+BILLING_OUTCOME_RECENT_SECONDS = env.int("BILLING_OUTCOME_RECENT_SECONDS", default=6 * 3600)
 
 # --- Stripe (dj-stripe) ------------------------------------------------------------------------
 STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_LocalDevelopment0000000000000000")

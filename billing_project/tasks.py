@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Success
 
 from .alerts import alert_deliver
+from .db_recovery import when_database_answers
 from .models import WorkerHeartbeat
 from .stripe_mirror import stripe_mirror_update, stripe_mirrors_resume
 from .webhook_intake import webhook_trigger_process, webhook_triggers_resume
@@ -30,8 +31,11 @@ def alert_deliver_task(alert_id: int) -> None:
 
 
 def webhook_trigger_process_task(trigger_id: int) -> None:
-    """Record one stored Stripe webhook's event and run our handlers (once)."""
-    webhook_trigger_process(trigger_id=trigger_id)
+    """Record one stored Stripe webhook's event and run our handlers (once); a database
+    restart mid-way is waited out and the trigger handled as soon as the database answers."""
+    when_database_answers(
+        lambda: webhook_trigger_process(trigger_id=trigger_id), what=f"webhook {trigger_id}"
+    )
 
 
 def stripe_mirror_update_task(event_id: str) -> str:

@@ -267,10 +267,18 @@ def check_mailgun_send(ctx: CheckContext) -> Outcome:
         )
     if settings.BILLING_FROM_EMAIL.lower() not in senders:
         problems.append(f"sent from {', '.join(senders) or '?'}, not {settings.BILLING_FROM_EMAIL}")
+    problems = [f"{attempt.mailgun_message_id}: {p}" for p in problems]
+    try:
+        templates = gateways.mailgun_invoice_templates_check()
+    except gateways.MailgunUnavailable as exc:
+        return Outcome(False, f"Mailgun's templates could not be read: {exc}", evidence)
+    evidence["templates"] = {t.name: t.tag for t in templates}
+    problems.extend(problem for template in templates for problem in template.problems)
     return _problems(
         f"{attempt.mailgun_message_id}: PDF attached, BCC present, "
-        f"from {settings.BILLING_FROM_EMAIL}",
-        [f"{attempt.mailgun_message_id}: {p}" for p in problems],
+        f"from {settings.BILLING_FROM_EMAIL}; templates "
+        f"{', '.join(t.name for t in templates)} stored and using our variables",
+        problems,
         evidence,
     )
 

@@ -13,10 +13,12 @@ from anymail.utils import get_anymail_setting
 
 from billing_project import stripe_api
 from invoices.mailgun import MailgunUnavailable, _events_url, _get_json
+from invoices.mailgun_templates import invoice_templates_check as mailgun_invoice_templates_check
 
 __all__ = [
     "MailgunUnavailable",
     "mailgun_accepted_events",
+    "mailgun_invoice_templates_check",
     "paid_invoices_for_customer",
     "subscription_cancel",
     "subscription_pause",

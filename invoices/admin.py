@@ -173,7 +173,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class DeliveryEventInline(ReadOnlyInline):
     model = DeliveryEvent
-    fields = ["when", "step", "transition", "message", "by"]
+    fields = ["when", "step", "transition", "message", "origin", "by"]
     readonly_fields = fields
     verbose_name_plural = "Timeline"
 
@@ -194,6 +194,12 @@ class DeliveryEventInline(ReadOnlyInline):
             labels.get(obj.state_from, obj.state_from),
             labels.get(obj.state_to, obj.state_to),
         )
+
+    @admin.display(description="From")
+    def origin(self, obj: DeliveryEvent) -> str:
+        """Where a tracking outcome came from: Mailgun's webhook or our lookup of its events."""
+        source = (obj.data or {}).get("source")
+        return dict(TrackingEvent.Source.choices).get(source, "") if source else ""
 
 
 class EmailAttemptInline(ReadOnlyInline):
@@ -573,8 +579,8 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(admin.ModelAdmin):
-    list_display = ["occurred_at", "event_type", "recipient", "message_id", "delivery"]
-    list_filter = ["event_type"]
+    list_display = ["occurred_at", "event_type", "recipient", "message_id", "source", "delivery"]
+    list_filter = ["event_type", "source"]
     search_fields = ["message_id", "recipient", "event_id"]
     list_select_related = ["delivery"]
     date_hierarchy = "occurred_at"

@@ -46,6 +46,27 @@ def invoice_email_template(collection_method: str) -> str:
         ) from None
 
 
+EMAIL_VARIABLE_NAMES = frozenset(
+    {
+        "number",
+        "amount_due",
+        "total",
+        "currency",
+        "due_date",
+        "due_date_display",
+        "hosted_invoice_url",
+        "customer_name",
+        "period",
+        "status",
+    }
+)
+
+
+def invoice_email_variable_names() -> frozenset[str]:
+    """The `t:variables` every invoice email carries (what a stored template may use)."""
+    return EMAIL_VARIABLE_NAMES
+
+
 def invoice_email_variables(document: InvoiceDocument) -> dict[str, str]:
     """The template variables, all strings, identical for Mailgun and the local rendering."""
     return {

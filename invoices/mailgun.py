@@ -4,7 +4,8 @@ A worker that dies between Mailgun's "Queued" answer and our commit leaves a del
 `sending` with no message id. Sending again blindly could email the customer twice, so the
 recovery asks Mailgun's events API whether a message carrying the attempt id (sent as the
 `v:attempt_id` user-variable) was accepted, and parks the delivery for an operator whenever
-Mailgun cannot answer.
+Mailgun cannot answer. The question uses only the filters Mailgun documents (event, recipient,
+a time window); the attempt id is matched here, across every page of the answer.
 
 Message ids: Mailgun's send API answers `{"id": "<20260401060000.1a2b@notify.adventive.com>"}`
 and Anymail reports that string unchanged as `anymail_status.message_id`; Anymail's tracking
@@ -19,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Iterator
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -40,6 +43,42 @@ EVENTS_SETTLE_SECONDS = 30 * 60
 EVENTS_LOOKBACK_SECONDS = 30 * 24 * 3600
 # Lets a caller's clock run a little behind Mailgun's without missing a fresh event.
 CLOCK_SKEW_SECONDS = 300
+# Mailgun's largest page; a lookup follows `paging.next` through every page, up to a bound.
+EVENTS_PAGE_LIMIT = 300
+EVENTS_MAX_PAGES = 1000
+
+
+# The answers Mailgun's API reference documents as refusing a request (bad request,
+# unauthorized, domain not found, payload too large, too many requests): nothing was queued.
+# Any other error answer (a 5xx from Mailgun or its edge, 402 "request failed") may come after
+# the message was queued, so its outcome is unknown until Mailgun is asked.
+REFUSAL_STATUSES = frozenset({400, 401, 404, 413, 429})
+
+
+def mailgun_send_refused(exc: BaseException) -> bool:
+    """Whether a failed send proves Mailgun did not queue the message.
+
+    True for a documented refusal, for a connection that never opened (refused, or timed out
+    while connecting), and for an error raised before any request was made. False for
+    everything that may follow a written request: other error statuses, read timeouts,
+    connection resets, an unreadable success answer.
+    """
+    import requests
+    from anymail.exceptions import AnymailRequestsAPIError
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return status in REFUSAL_STATUSES
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        for cause in (exc, exc.__cause__):
+            reason = cause.args[0] if cause is not None and cause.args else None
+            if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
+                return True
+        return False
+    return not isinstance(exc, (requests.RequestException, AnymailRequestsAPIError))
 
 
 class MailgunUnavailable(Exception):
@@ -60,36 +99,37 @@ def mailgun_backend_in_use() -> bool:
     return isinstance(backend, type) and issubclass(backend, MailgunBackend)
 
 
-def mailgun_message_for_attempt(attempt_id: str, *, since: float | None = None) -> str | None:
+def mailgun_message_for_attempt(
+    attempt_id: str, *, recipient: str, since: float | None = None
+) -> str | None:
     """The normalised id of the message Mailgun accepted for this attempt, or None if none was.
 
-    `since` (epoch seconds, when the attempt started) narrows the search; by default it covers
-    Mailgun's whole retention. None is only trustworthy once `EVENTS_SETTLE_SECONDS` have passed
-    since the attempt. With a local (non-Mailgun) backend nothing can have reached Mailgun, so
-    the answer is None. Raises `MailgunUnavailable` when Mailgun does not answer clearly.
+    Asks the events API with filters Mailgun documents (`event`, `recipient`, a `begin`/`end`
+    window) and matches our attempt id in each event's user variables here, page after page:
+    Mailgun has no documented filter on user variables. `since` (epoch seconds, when the
+    attempt started) narrows the window; by default it covers Mailgun's whole retention. None
+    is only trustworthy once `EVENTS_SETTLE_SECONDS` have passed since the attempt. With a
+    local (non-Mailgun) backend nothing can have reached Mailgun, so the answer is None.
+    Raises `MailgunUnavailable` when Mailgun does not answer clearly.
     """
     if not attempt_id:
         raise ValueError("attempt_id is required")
+    if not recipient:
+        raise ValueError("recipient is required")
     if not mailgun_backend_in_use():
         return None
-    api_key = get_anymail_setting("api_key", esp_name="Mailgun", allow_bare=True, default="")
-    if not api_key:
-        raise MailgunUnavailable("Mailgun is the email backend but no MAILGUN_API_KEY is set")
     now = time.time()
     begin = (since if since is not None else now - EVENTS_LOOKBACK_SECONDS) - CLOCK_SKEW_SECONDS
     query = {
         "event": "accepted",
-        "user-variables": json.dumps({"attempt_id": attempt_id}),
+        "recipient": parseaddr(recipient)[1] or recipient,
         "begin": str(int(begin)),
+        "end": str(int(now + CLOCK_SKEW_SECONDS)),
         "ascending": "yes",
-        "limit": "300",
+        "limit": str(EVENTS_PAGE_LIMIT),
     }
-    page = _get_json(f"{_events_url()}?{urlencode(query)}", api_key)
-    items = page.get("items")
-    if not isinstance(items, list):
-        raise MailgunUnavailable("Mailgun's events answer has no list of items")
     message_ids = []
-    for item in items:
+    for item in mailgun_events(query):
         variables = item.get("user-variables") or {}
         if str(variables.get("attempt_id")) != attempt_id:
             continue
@@ -105,6 +145,37 @@ def mailgun_message_for_attempt(attempt_id: str, *, since: float | None = None) 
             extra={"attempt_id": attempt_id, "message_ids": message_ids},
         )
     return message_ids[0] if message_ids else None
+
+
+def mailgun_events(query: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Every event matching `query`, following Mailgun's `paging.next` until a page is empty.
+
+    Raises `MailgunUnavailable` when Mailgun does not answer clearly, when a page link leads
+    away from the configured API, or when the pages do not end.
+    """
+    api_key = get_anymail_setting("api_key", esp_name="Mailgun", allow_bare=True, default="")
+    if not api_key:
+        raise MailgunUnavailable("Mailgun is the email backend but no MAILGUN_API_KEY is set")
+    events_url = _events_url()
+    url = f"{events_url}?{urlencode(query)}"
+    for _ in range(EVENTS_MAX_PAGES):
+        page = _get_json(url, api_key)
+        items = page.get("items")
+        if not isinstance(items, list):
+            raise MailgunUnavailable("Mailgun's events answer has no list of items")
+        if not items:
+            return
+        for item in items:
+            if not isinstance(item, dict):
+                raise MailgunUnavailable("Mailgun's events answer holds an item that is no object")
+            yield item
+        next_url = (page.get("paging") or {}).get("next")
+        if not isinstance(next_url, str) or not next_url.startswith(f"{events_url}/"):
+            raise MailgunUnavailable(
+                f"Mailgun's events answer has no usable next page: {next_url!r}"
+            )
+        url = next_url
+    raise MailgunUnavailable(f"Mailgun's events did not end within {EVENTS_MAX_PAGES} pages")
 
 
 def _events_url() -> str:

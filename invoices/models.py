@@ -153,9 +153,20 @@ class EmailAttempt(models.Model):
 
 
 class TrackingEvent(models.Model):
-    """A Mailgun tracking webhook, kept once per event id (Mailgun redelivers)."""
+    """A Mailgun event about one of our emails, kept once however it reached us.
+
+    It comes from the tracking webhook (Mailgun redelivers; kept once per signature token) or
+    from asking Mailgun's events API (`outcomes`); `mailgun_event_key` (Mailgun's event id and
+    timestamp) keeps the same event once when both report it.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Tracking webhook"
+        LOOKUP = "lookup", "Mailgun events lookup"
 
     event_id = models.CharField(max_length=255, unique=True)
+    mailgun_event_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEBHOOK)
     event_type = models.CharField(max_length=32)
     message_id = models.CharField(max_length=255, blank=True, db_index=True)
     recipient = models.CharField(max_length=254, blank=True)

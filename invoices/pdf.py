@@ -27,7 +27,7 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 from billing_project.classifier import USAGE_KINDS
 from invoices.documents import DocumentLine, InvoiceDocument, LineGroup
 
-TEMPLATE_VERSION = "2026-11-3"
+TEMPLATE_VERSION = "2026-12-1"
 TEMPLATE_NAME = "invoices/invoice.html"
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "invoices"

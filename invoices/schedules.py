@@ -5,3 +5,10 @@ schedule_register(
         name="invoice-delivery-sweeper", func="invoices.tasks.delivery_sweep_task", minutes=1
     )
 )
+schedule_register(
+    ScheduleSpec(
+        name="invoice-delivery-outcomes",
+        func="invoices.tasks.delivery_outcomes_lookup_task",
+        minutes=10,
+    )
+)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing_project.alerts import alert_raise
 from billing_project.datapoints import datapoint_record
+from billing_project.db_recovery import when_database_answers
 from metering.models import BillingAccount
 
 from .models import DeliveryEvent, EmailAttempt, InvoiceDelivery, inv_uuid_for
@@ -214,7 +215,15 @@ WORK_STATES = (State.PENDING, State.RENDERED, State.STORED, State.SENDING)
 
 
 class RetryLater(Exception):
-    """The step failed for a reason that may pass (a service down); the sweeper retries."""
+    """The step failed for a reason that may pass (a service down); the sweeper retries.
+
+    `retry_at`, when given, is when the retry can first decide anything (instead of the
+    backoff schedule): e.g. once Mailgun has had time to list an accepted message.
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class NeedsAttention(Exception):
@@ -227,7 +236,18 @@ def _backoff_seconds(attempt: int) -> int:
 
 
 def delivery_process(*, delivery_id: int) -> InvoiceDelivery:
-    """Take a delivery as far as it can go now. Idempotent; concurrent calls do the work once."""
+    """Take a delivery as far as it can go now. Idempotent; concurrent calls do the work once.
+
+    When the database goes away mid-way (a restart), the lease is given up and the delivery
+    goes on from its last committed step as soon as the database answers again, rather than
+    when the lease runs out.
+    """
+    return when_database_answers(
+        lambda: _delivery_process(delivery_id=delivery_id), what=f"delivery {delivery_id}"
+    )
+
+
+def _delivery_process(*, delivery_id: int) -> InvoiceDelivery:
     from .gateways import stripe_invoice_fetch
 
     token = delivery_lease_take(delivery_id=delivery_id)
@@ -256,11 +276,14 @@ def delivery_process(*, delivery_id: int) -> InvoiceDelivery:
         _run_steps(delivery, invoice, lines)
         InvoiceDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=None, last_error="")
     except RetryLater as exc:
-        _schedule_retry(delivery, str(exc))
+        _schedule_retry(delivery, str(exc), retry_at=exc.retry_at)
     except NeedsAttention as exc:
         _fail(delivery, str(exc))
     finally:
-        delivery_lease_release(delivery_id=delivery_id, token=token)
+        when_database_answers(
+            lambda: delivery_lease_release(delivery_id=delivery_id, token=token),
+            what=f"release of delivery {delivery_id}",
+        )
     delivery.refresh_from_db()
     return delivery
 
@@ -355,7 +378,12 @@ def _send(
     from anymail.exceptions import AnymailError
 
     from .emails import invoice_email_build, invoice_email_send, invoice_email_template
-    from .mailgun import EVENTS_SETTLE_SECONDS, MailgunUnavailable, mailgun_message_for_attempt
+    from .mailgun import (
+        EVENTS_SETTLE_SECONDS,
+        MailgunUnavailable,
+        mailgun_message_for_attempt,
+        mailgun_send_refused,
+    )
 
     template = delivery.email_template or invoice_email_template(delivery.collection_method)
     attempt, _ = EmailAttempt.objects.get_or_create(
@@ -376,19 +404,31 @@ def _send(
         # The last try ended without an answer (crash, timeout): ask Mailgun before sending.
         since = attempt.last_try_at.timestamp() if attempt.last_try_at else None
         try:
-            found = mailgun_message_for_attempt(str(attempt.attempt_id), since=since)
+            found = mailgun_message_for_attempt(
+                str(attempt.attempt_id), recipient=attempt.recipient, since=since
+            )
         except MailgunUnavailable as exc:
+            if delivery.work_attempts >= settings.BILLING_DELIVERY_MAX_ATTEMPTS:
+                # Mailgun still cannot say: an operator decides whether to send again.
+                EmailAttempt.objects.filter(pk=attempt.pk).update(
+                    status=EmailAttempt.Status.PARKED, error=str(exc)[:1000]
+                )
+                raise NeedsAttention(
+                    f"the outcome of send attempt {attempt.attempt_id} is unknown and Mailgun "
+                    f"cannot say ({exc}); an operator decides whether to send again"
+                ) from exc
             raise RetryLater(f"Mailgun events unavailable: {exc}") from exc
         if found:
             _sent(delivery, attempt, found, recovered=True)
             return attempt
-        settled = (
-            attempt.last_try_at
-            and (timezone.now() - attempt.last_try_at).total_seconds() >= EVENTS_SETTLE_SECONDS
+        settles_at = (attempt.last_try_at or timezone.now()) + timedelta(
+            seconds=EVENTS_SETTLE_SECONDS
         )
-        if not settled:
+        if timezone.now() < settles_at:
             # Mailgun lists an accepted message only after a delay: absence proves nothing yet.
-            raise RetryLater("waiting for Mailgun's event log before deciding to resend")
+            raise RetryLater(
+                "waiting for Mailgun's event log before deciding to resend", retry_at=settles_at
+            )
     with transaction.atomic():
         attempt.tries += 1
         attempt.status = EmailAttempt.Status.SENDING
@@ -412,23 +452,34 @@ def _send(
     try:
         message_id = invoice_email_send(message)
     except AnymailError as exc:
-        status = getattr(exc, "status_code", None)
+        refused = mailgun_send_refused(exc)
         datapoint_record(
             name="email_failed",
             dimensions={
                 "account_id": account_id,
                 "template": attempt.template,
                 "error": str(exc)[:300],
+                "outcome": "not_sent" if refused else "unknown",
             },
         )
-        if status is not None:
-            # Mailgun answered with an error: nothing was accepted, the same attempt may go again.
+        if refused:
+            # Mailgun refused the request: nothing was queued, the same attempt may go again.
             with transaction.atomic():
                 EmailAttempt.objects.filter(pk=attempt.pk).update(
                     status=EmailAttempt.Status.FAILED, error=str(exc)[:1000]
                 )
                 _transition(delivery, State.STORED, "email_failed", str(exc)[:500])
-        raise RetryLater(f"Mailgun: {exc}") from exc
+            raise RetryLater(f"Mailgun refused the send: {exc}") from exc
+        # The request may have reached Mailgun: the attempt stays `sending` and the next run
+        # asks Mailgun's events before anything is sent again.
+        with transaction.atomic():
+            EmailAttempt.objects.filter(pk=attempt.pk).update(error=str(exc)[:1000])
+            delivery_event_add(
+                delivery=delivery,
+                step="email_outcome_unknown",
+                message=f"{str(exc)[:400]} (Mailgun is asked before any new send)",
+            )
+        raise RetryLater(f"Mailgun's answer is unclear, asking before any new send: {exc}") from exc
     _sent(delivery, attempt, message_id)
     datapoint_record(
         name="email_sent",
@@ -468,12 +519,16 @@ def _sent(
         tracking_events_relink(attempt=attempt)
 
 
-def _schedule_retry(delivery: InvoiceDelivery, error: str) -> None:
+def _schedule_retry(
+    delivery: InvoiceDelivery, error: str, *, retry_at: datetime | None = None
+) -> None:
     delivery.refresh_from_db()
     if delivery.work_attempts >= settings.BILLING_DELIVERY_MAX_ATTEMPTS:
         _fail(delivery, f"gave up after {delivery.work_attempts} attempts: {error}")
         return
     wait = _backoff_seconds(delivery.work_attempts)
+    if retry_at is not None:
+        wait = max(1, int((retry_at - timezone.now()).total_seconds()) + 1)
     with transaction.atomic():
         InvoiceDelivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now() + timedelta(seconds=wait), last_error=error[:2000]

@@ -44,3 +44,11 @@ def delivery_sweep_task() -> int:
         delivery_enqueue(delivery_id)
         count += 1
     return count
+
+
+def delivery_outcomes_lookup_task() -> dict:
+    """Ask Mailgun for the outcomes the tracking webhook did not bring (safe to re-run)."""
+    from .outcomes import delivery_outcomes_lookup
+
+    report = delivery_outcomes_lookup()
+    return {"asked": report.asked, "applied": report.applied, "unavailable": report.unavailable}

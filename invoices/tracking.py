@@ -1,4 +1,7 @@
-"""Mailgun tracking webhooks (through Anymail): delivery outcomes for our invoice emails.
+"""Mailgun tracking events (through Anymail): delivery outcomes for our invoice emails.
+
+They arrive by the tracking webhook and, for what the webhook missed, by asking Mailgun
+(`invoices.outcomes`); both go through `tracking_event_apply`.
 
 Anymail checks the webhook's signature but not replays, and Mailgun redelivers a webhook until
 it is answered, so each event is kept once on its `event_id` (the signature token). Only the
@@ -47,21 +50,45 @@ def mailgun_tracking_received(
     """Record one Mailgun tracking event; other ESPs are not ours to read."""
     if esp_name != "Mailgun":
         return
-    tracking_event_record(
-        event_id=event.event_id,
+    tracking_event_apply(event=event, source=TrackingEvent.Source.WEBHOOK)
+
+
+def tracking_event_apply(
+    *, event: AnymailTrackingEvent, source: str, event_id: str | None = None
+) -> TrackingEvent | None:
+    """The one path for a Mailgun event, from the webhook or from asking Mailgun.
+
+    Anymail's event (its types, recipient, message id) is kept once and applied to its delivery:
+    deduplicated on `event_id` and on Mailgun's own event id, so the same event reported by the
+    webhook and by a lookup moves the delivery once; only the `to` recipient moves the state;
+    states only move forward. Returns None for an event already kept.
+    """
+    mailgun_data = _mailgun_event_data(event.esp_event)
+    return tracking_event_record(
+        event_id=event_id or event.event_id,
         event_type=event.event_type,
         message_id=event.message_id or "",
         recipient=event.recipient or "",
         occurred_at=event.timestamp or timezone.now(),
+        source=source,
+        mailgun_event_key=mailgun_event_key(mailgun_data),
         data={
             "reject_reason": event.reject_reason,
             "description": event.description,
             "mta_response": event.mta_response,
             "tags": event.tags,
             "metadata": event.metadata,
-            "mailgun": _mailgun_event_data(event.esp_event),
+            "mailgun": mailgun_data,
         },
     )
+
+
+def mailgun_event_key(event_data: dict[str, Any]) -> str | None:
+    """Mailgun's event id with its timestamp (the id alone is unique only within a day)."""
+    event_id, timestamp = event_data.get("id"), event_data.get("timestamp")
+    if not event_id or timestamp is None:
+        return None
+    return f"{event_id}@{timestamp}"
 
 
 def tracking_event_record(
@@ -72,11 +99,14 @@ def tracking_event_record(
     recipient: str,
     occurred_at: datetime,
     data: dict[str, Any],
+    source: str = TrackingEvent.Source.WEBHOOK,
+    mailgun_event_key: str | None = None,
 ) -> TrackingEvent | None:
     """Keep a tracking event once and apply it to its delivery; a replay returns None.
 
-    Idempotent and race-safe on `event_id`. An event for a message we did not send (or do not
-    know yet) is kept without a delivery rather than refused, so Mailgun stops redelivering it.
+    Idempotent and race-safe on `event_id` and `mailgun_event_key`. An event for a message we
+    did not send (or do not know yet) is kept without a delivery rather than refused, so
+    Mailgun stops redelivering it.
     """
     message_id = normalise_message_id(message_id) if message_id.strip("<> ") else ""
     with transaction.atomic():
@@ -94,6 +124,8 @@ def tracking_event_record(
             with transaction.atomic():
                 row = TrackingEvent.objects.create(
                     event_id=event_id,
+                    mailgun_event_key=mailgun_event_key,
+                    source=source,
                     event_type=event_type,
                     message_id=message_id,
                     recipient=recipient,
@@ -118,7 +150,11 @@ def _apply(delivery: InvoiceDelivery, attempt: EmailAttempt, row: TrackingEvent)
     is_customer = _same_address(row.recipient, attempt.recipient)
     step = f"tracking_{row.event_type}"
     message = row.recipient if is_customer else f"{row.recipient} (not the invoice recipient)"
-    details = {"event_id": row.event_id, "occurred_at": row.occurred_at.isoformat()}
+    details = {
+        "event_id": row.event_id,
+        "occurred_at": row.occurred_at.isoformat(),
+        "source": row.source,
+    }
     if row.event_type == EventType.DEFERRED:
         message = f"{message}: temporary failure, Mailgun retries"
     outcome = OUTCOMES.get(row.event_type) if is_customer else None

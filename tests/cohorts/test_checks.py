@@ -203,6 +203,27 @@ def test_mailgun_check_reads_the_accepted_message_for_pdf_bcc_and_sender(mailgun
     assert outcome.evidence["email_attempt"] == str(good.attempt_id)
     assert len(outcome.evidence["events"]) == 2  # one accepted event per recipient
     assert attempt.pk != good.pk
+    assert outcome.evidence["templates"] == {"invoice_new": "2026-12", "invoice_notify": "2026-12"}
+
+
+@pytest.mark.django_db
+def test_mailgun_check_fails_when_a_stored_template_is_missing_or_reads_other_variables(mailgun):
+    cohort = cohort_with_members(1, members=1)
+    delivery = factories.InvoiceDeliveryFactory(account=cohort.accounts.get(), sent=True)
+    factories.EmailAttemptFactory(
+        delivery=delivery,
+        status="sent",
+        sent_at=datetime(2026, 1, 3, tzinfo=UTC),
+        mailgun_message_id=_send(bcc=[settings.BILLING_BCC_ADDRESS]),
+    )
+    mailgun.remove_template("invoice_notify")
+    mailgun.put_template("invoice_new", "{{number}} {{amount}} {{hosted_invoice_url}}")
+
+    outcome = _run(cohort, checks.check_mailgun_send)
+
+    assert not outcome.passed
+    assert "invoice_notify: no such stored template" in outcome.summary
+    assert "invoice_new: uses variables we never send: amount" in outcome.summary
 
 
 @both_databases

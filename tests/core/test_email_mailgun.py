@@ -100,17 +100,19 @@ def test_invoice_email_reaches_mailgun_with_template_bcc_pdf_and_metadata(mailgu
     assert message.anymail_status.status == {"queued"}
 
 
-def test_sent_attempt_is_found_in_mailgun_events_by_its_user_variables(mailgun):
+def test_sent_attempt_is_found_in_mailgun_events_of_its_recipients_by_its_user_variables(mailgun):
     message = _invoice_email()
     message.send()
     other = _invoice_email()
     other.metadata = {"delivery_id": "9999", "attempt_key": "9999:invoice_new:1"}
     other.send()
 
-    page = _events(
-        event="accepted",
-        **{"user-variables": json.dumps({"attempt_key": "7781:invoice_new:1"})},
-    )
+    page = _events(event="accepted")
+    page["items"] = [
+        item
+        for item in page["items"]
+        if item["user-variables"].get("attempt_key") == "7781:invoice_new:1"
+    ]
 
     assert sorted(item["recipient"] for item in page["items"]) == [
         "2658568@bcc.hubspot.com",

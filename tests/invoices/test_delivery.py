@@ -2,9 +2,11 @@
 
 import io
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
+import time_machine
 from django.core.files.storage import storages
 from django.db import connections
 from pypdf import PdfReader
@@ -89,24 +91,60 @@ def test_legacy_manual_invoice_is_not_ours(
 
 
 @pytest.mark.django_db
-def test_mailgun_failing_twice_then_succeeding_sends_one_message_after_three_tries(
+def test_mailgun_refusing_with_400_is_not_sent_and_goes_again_once(
     client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
 ):
     _, customer = billed_customer()
-    mailgun.fail_next(2, status=503)
+    mailgun.fail_next(1, status=400)
     event = finalized_event(server, customer.id)
     deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
     delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    attempt = EmailAttempt.objects.get(delivery=delivery)
     assert delivery.state == InvoiceDelivery.State.STORED
-    assert delivery.next_attempt_at is not None
+    assert attempt.status == EmailAttempt.Status.FAILED
+    assert mailgun.messages == []
+
     delivery_process(delivery_id=delivery.pk)  # what the sweeper does when the retry is due
     delivery_process(delivery_id=delivery.pk)
     delivery.refresh_from_db()
+    attempt.refresh_from_db()
     assert delivery.state == InvoiceDelivery.State.SENT
+    assert mailgun.attempts == 2
     assert len(mailgun.messages) == 1
-    attempt = EmailAttempt.objects.get(delivery=delivery)
-    assert attempt.tries == 3
-    assert delivery.email_attempts == 3
+    assert attempt.tries == 2
+    assert attempt.mailgun_message_id == mailgun.messages[0].id
+
+
+@pytest.mark.django_db
+def test_a_503_that_queued_nothing_is_sent_again_only_after_mailgun_had_time_to_list_it(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+):
+    start = datetime(2026, 2, 1, 3, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as traveller:
+        _, customer = billed_customer()
+        mailgun.fail_next(1, status=503)
+        event = finalized_event(server, customer.id)
+        deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+        delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+        assert delivery.state == InvoiceDelivery.State.SENDING
+        steps = list(delivery.events.values_list("step", flat=True))
+        assert "email_outcome_unknown" in steps
+
+        traveller.move_to(start + timedelta(minutes=5))
+        delivery_process(delivery_id=delivery.pk)
+        delivery.refresh_from_db()
+        assert delivery.state == InvoiceDelivery.State.SENDING
+        assert mailgun.attempts == 1  # asked Mailgun, sent nothing
+        assert "waiting for Mailgun's event log" in delivery.last_error
+
+        traveller.move_to(start + timedelta(minutes=31))
+        delivery_process(delivery_id=delivery.pk)
+        delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.SENT
+    assert mailgun.attempts == 2
+    assert len(mailgun.messages) == 1
+    assert delivery.mailgun_message_id == mailgun.messages[0].id
 
 
 @pytest.mark.django_db
@@ -130,22 +168,70 @@ def test_mailgun_failing_every_time_ends_failed_with_an_alert(
 
 
 @pytest.mark.django_db
-def test_send_interrupted_after_mailgun_accepted_is_not_sent_again(
-    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_after_mailgun_queued_the_message_sends_one_email(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, status
 ):
     _, customer = billed_customer()
-    mailgun.fail_next(1, status=503, accept=True)  # accepted, but the answer is lost
+    mailgun.fail_next(1, status=status, accept=True)  # queued, but the answer is an error
     event = finalized_event(server, customer.id)
     deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
     delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
     attempt = EmailAttempt.objects.get(delivery=delivery)
-    # A lost answer looks like a crash between Mailgun accepting and our commit.
-    EmailAttempt.objects.filter(pk=attempt.pk).update(status=EmailAttempt.Status.SENDING)
+    assert attempt.status == EmailAttempt.Status.SENDING  # unknown, not "failed"
+    assert delivery.state == InvoiceDelivery.State.SENDING
+
+    delivery_process(delivery_id=delivery.pk)  # the retry asks Mailgun first
+    delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    attempt.refresh_from_db()
+    assert delivery.state == InvoiceDelivery.State.SENT
+    assert mailgun.attempts == 1
+    assert len(mailgun.messages) == 1
+    assert delivery.mailgun_message_id == mailgun.messages[0].id
+    assert attempt.mailgun_message_id == mailgun.messages[0].id
+    assert (
+        "found at Mailgun after an interrupted send"
+        in delivery.events.get(step="email_sent").message
+    )
+
+
+@pytest.mark.django_db
+def test_a_read_timeout_after_mailgun_queued_the_message_sends_one_email(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 0.3}
+    _, customer = billed_customer()
+    mailgun.fail_next(1, status=None, delay=1.5)  # queued; the answer comes too late
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.SENDING
     delivery_process(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.state == InvoiceDelivery.State.SENT
     assert len(mailgun.messages) == 1
-    assert delivery.mailgun_message_id == mailgun.messages[0].bare_id or delivery.mailgun_message_id
+    assert mailgun.attempts == 1
+
+
+@pytest.mark.django_db
+def test_mailgun_unable_to_say_parks_the_attempt_for_an_operator(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    settings.BILLING_DELIVERY_MAX_ATTEMPTS = 2
+    _, customer = billed_customer()
+    mailgun.fail_next(1, status=502, accept=True)
+    event = finalized_event(server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "key-wrong"}  # events answer 401
+    delivery_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    attempt = EmailAttempt.objects.get(delivery=delivery)
+    assert delivery.state == InvoiceDelivery.State.FAILED
+    assert attempt.status == EmailAttempt.Status.PARKED
+    assert "an operator decides" in delivery.last_error
+    assert len(mailgun.messages) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -359,7 +360,7 @@ def test_accepted_attempt_is_found_in_mailgun_events_after_a_lost_answer(mailgun
     invoice_email_send(_build(delivery_id=82, attempt_id="82:invoice_new:1"))
 
     [lost, other] = mailgun.messages
-    found = mailgun_message_for_attempt("81:invoice_new:1")
+    found = mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER)
     assert found == lost.id
     assert found != other.id
 
@@ -367,7 +368,7 @@ def test_accepted_attempt_is_found_in_mailgun_events_after_a_lost_answer(mailgun
 def test_event_lookup_and_send_give_the_same_message_id(mailgun):
     sent_id = invoice_email_send(_build(attempt_id="81:invoice_new:3"))
 
-    assert mailgun_message_for_attempt("81:invoice_new:3") == sent_id
+    assert mailgun_message_for_attempt("81:invoice_new:3", recipient=CUSTOMER) == sent_id
     [event] = [e for e in mailgun.events() if e["recipient"] == "ap@acme.example"]
     assert event["message"]["headers"]["message-id"] == sent_id.strip("<>")
 
@@ -375,14 +376,14 @@ def test_event_lookup_and_send_give_the_same_message_id(mailgun):
 def test_an_attempt_mailgun_never_accepted_is_not_found(mailgun):
     invoice_email_send(_build(attempt_id="81:invoice_new:1"))
 
-    assert mailgun_message_for_attempt("81:invoice_new:2") is None
+    assert mailgun_message_for_attempt("81:invoice_new:2", recipient=CUSTOMER) is None
 
 
 def test_unreachable_mailgun_events_api_raises_mailgun_unavailable(mailgun, settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": "http://127.0.0.1:9/v3"}
 
     with pytest.raises(MailgunUnavailable, match="unreachable"):
-        mailgun_message_for_attempt("81:invoice_new:1")
+        mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER)
 
 
 def test_a_5xx_from_mailgun_events_api_raises_mailgun_unavailable(
@@ -391,7 +392,7 @@ def test_a_5xx_from_mailgun_events_api_raises_mailgun_unavailable(
     settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": mailgun_events_answering_503}
 
     with pytest.raises(MailgunUnavailable, match="HTTP 503"):
-        mailgun_message_for_attempt("81:invoice_new:1")
+        mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER)
 
 
 def test_a_refused_api_key_is_no_answer_either(mailgun, settings):
@@ -399,14 +400,14 @@ def test_a_refused_api_key_is_no_answer_either(mailgun, settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "key-wrong"}
 
     with pytest.raises(MailgunUnavailable, match="HTTP 401"):
-        mailgun_message_for_attempt("81:invoice_new:1")
+        mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER)
 
 
 def test_with_a_local_backend_no_attempt_can_have_reached_mailgun(mailgun, settings):
     invoice_email_send(_build(attempt_id="81:invoice_new:1"))
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
-    assert mailgun_message_for_attempt("81:invoice_new:1") is None
+    assert mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER) is None
 
 
 @pytest.mark.parametrize(
@@ -424,3 +425,32 @@ def test_message_id_spellings_normalise_to_anymails_bracketed_form(spelling):
 def test_an_empty_message_id_is_not_normalised():
     with pytest.raises(ValueError):
         normalise_message_id("<>")
+
+
+def test_the_lookup_pages_through_every_event_of_the_recipient(mailgun):
+    # Mailgun has no filter on user variables: every accepted event of the recipient in the
+    # window comes back, 300 to a page, and the attempt is matched here.
+    for n in range(650):  # earlier sends to the same customer fill the first pages
+        mailgun.record_event(
+            {
+                "id": f"earlier-{n}",
+                "event": "accepted",
+                "timestamp": time.time() - 60,
+                "recipient": "ap@acme.example",
+                "message": {"headers": {"message-id": f"earlier-{n}@notify.example"}},
+                "tags": ["invoice"],
+                "user-variables": {"attempt_id": f"earlier:{n}"},
+            }
+        )
+    sent_id = invoice_email_send(_build(attempt_id="81:invoice_new:7"))
+
+    assert mailgun_message_for_attempt("81:invoice_new:7", recipient=CUSTOMER) == sent_id
+    assert mailgun_message_for_attempt("81:invoice_new:8", recipient=CUSTOMER) is None
+
+
+def test_the_lookup_asks_for_the_attempt_recipient_only(mailgun):
+    invoice_email_send(_build(attempt_id="81:invoice_new:1"))
+
+    # Another recipient's message carrying the same attempt id is not ours to find.
+    assert mailgun_message_for_attempt("81:invoice_new:1", recipient="cfo@other.example") is None
+    assert mailgun_message_for_attempt("81:invoice_new:1", recipient=CUSTOMER) is not None
