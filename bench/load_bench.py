@@ -3,7 +3,8 @@
 Everything runs on loopback ports picked at start and is stopped at the end (see
 `bench/load/stack.py`): SeaweedFS, the Stripe- and Mailgun-compatible servers, a PostgreSQL
 database copied from a migrated template, the app under gunicorn (2 workers × 4 threads,
-gthread, keep-alive) and a `qcluster` worker (`Q_WORKERS=2`), `DJANGO_DEBUG=false`.
+gthread, keep-alive) and a `qcluster` worker (`Q_WORKERS=4`, the app's default),
+`DJANGO_DEBUG=false`.
 
 1. Webhook flood (`bench/load/webhooks.py`): `--events` signed posts, a `--duplicates` share of
    them re-sends of an earlier event, on `--connections` keep-alive connections, closed loop

@@ -278,7 +278,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 Q_CLUSTER = {
     "name": "billing",
     "orm": "default",
-    "workers": env.int("Q_WORKERS", default=2),
+    # Two processes per core: a delivery spends most of its time waiting on Stripe (~200 ms a
+    # call), R2 and Mailgun (bench/README.md, "Invoice delivery").
+    "workers": env.int("Q_WORKERS", default=4),
     "timeout": 300,
     "retry": 360,
     "max_attempts": 5,
