@@ -293,6 +293,12 @@ WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", defau
 # run is operator-triggered); from then on a missing side is drift.
 RECONCILE_LEGACY_DEADLINE_DAYS = env.int("RECONCILE_LEGACY_DEADLINE_DAYS", default=10)
 
+# --- Exports ---------------------------------------------------------------------------------
+# The only folder `month_end_report --output` writes to (docs/security.md).
+REPORTS_OUTPUT_DIR = Path(env.str("REPORTS_OUTPUT_DIR", default=str(VAR_DIR / "reports")))
+if REPORTS_OUTPUT_DIR == VAR_DIR / "reports":
+    REPORTS_OUTPUT_DIR.mkdir(exist_ok=True)
+
 # --- Alerts ------------------------------------------------------------------------------------
 SLACK_ALERTS_WEBHOOK_URL = env.str("SLACK_ALERTS_WEBHOOK_URL", default="")
 SLACK_BILLING_ALERTS_WEBHOOK_URL = env.str("SLACK_BILLING_ALERTS_WEBHOOK_URL", default="")
@@ -305,6 +311,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
 }
+# Requests per producer token per minute on POST /usage (a batch holds up to 1,000 items);
+# 0 turns the limit off.
+USAGE_REQUESTS_PER_MINUTE = env.int("USAGE_REQUESTS_PER_MINUTE", default=600)
 SPECTACULAR_SETTINGS = {"TITLE": "Billing API", "VERSION": "1.0.0"}
 
 # --- Security: strict when DEBUG is off ------------------------------------------------------

@@ -19,6 +19,7 @@ from .models import ExportFile, ExportRun, HistoryMonth, LegacyPdfCopy
 from .month_end import month_end_report_build
 from .month_end_files import month_end_file
 from .objects import object_url
+from .output_paths import LOCAL_PREFIX
 
 COLOURS = {
     "running": "#2563eb",
@@ -46,7 +47,7 @@ def badge(state: str, label: str) -> str:
 
 def download_link(key: str) -> str:
     """A presigned link for files in storage; report files written locally have none."""
-    if "/" not in key or key.startswith(("/", ".")):
+    if key.startswith(LOCAL_PREFIX) or "/" not in key or key.startswith(("/", ".")):
         return key
     return format_html('<a href="{}">{}</a>', object_url(key), key)
 
