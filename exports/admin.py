@@ -5,6 +5,7 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -143,7 +144,11 @@ class ExportRunAdmin(ReadOnlyAdmin):
         ]
 
     def month_end_view(self, request):
-        """Build the month-end report for a chosen month and send it as a download."""
+        """Build the month-end report for a chosen month and send it as a download.
+
+        Every account's name, owner and totals: only for users who may view export runs."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         form = MonthEndForm(request.POST or None, today=date.today())
         if request.method == "POST" and form.is_valid():
             month = date.fromisoformat(form.cleaned_data["month"] + "-01")
