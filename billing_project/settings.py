@@ -5,6 +5,7 @@ a file-based email outbox). Setting the production variables switches each part 
 real service: PostgreSQL, Cloudflare R2, Mailgun, Stripe.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,8 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "storages",
+    "axes",
+    "csp",
     "billing_project.apps.CoreConfig",
     "metering",
     "cohorts",
@@ -61,7 +64,50 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Sign-in throttling: django-axes ----------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# refused (429) for AXES_COOLOFF_TIME, even with the right password; a success resets the count.
+# `manage.py axes_reset_username NAME` lifts a lockout early.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False
+# The client address: REMOTE_ADDR, unless the app runs behind that many trusted proxies, whose
+# X-Forwarded-For is read then (a client-sent header is never trusted otherwise).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# --- Content-Security-Policy: django-csp ------------------------------------------------------
+# Scripts only from our own static files (no inline script, no eval); styles may be inline
+# (the admin's badges and charts use style attributes); nothing framed, no plugins, forms post
+# only to us. https://django-csp.readthedocs.io/en/latest/configuration.html
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "billing_project.urls"
 WSGI_APPLICATION = "billing_project.wsgi.application"
@@ -303,6 +349,12 @@ WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", defau
 # run is operator-triggered); from then on a missing side is drift.
 RECONCILE_LEGACY_DEADLINE_DAYS = env.int("RECONCILE_LEGACY_DEADLINE_DAYS", default=10)
 
+# --- Exports ---------------------------------------------------------------------------------
+# The only folder `month_end_report --output` writes to (docs/security.md).
+REPORTS_OUTPUT_DIR = Path(env.str("REPORTS_OUTPUT_DIR", default=str(VAR_DIR / "reports")))
+if REPORTS_OUTPUT_DIR == VAR_DIR / "reports":
+    REPORTS_OUTPUT_DIR.mkdir(exist_ok=True)
+
 # --- Alerts ------------------------------------------------------------------------------------
 SLACK_ALERTS_WEBHOOK_URL = env.str("SLACK_ALERTS_WEBHOOK_URL", default="")
 SLACK_BILLING_ALERTS_WEBHOOK_URL = env.str("SLACK_BILLING_ALERTS_WEBHOOK_URL", default="")
@@ -315,6 +367,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
 }
+# Requests per producer token per minute on POST /usage (a batch holds up to 1,000 items);
+# 0 turns the limit off.
+USAGE_REQUESTS_PER_MINUTE = env.int("USAGE_REQUESTS_PER_MINUTE", default=600)
 SPECTACULAR_SETTINGS = {"TITLE": "Billing API", "VERSION": "1.0.0"}
 
 # --- Security: strict when DEBUG is off ------------------------------------------------------

@@ -12,13 +12,23 @@ urlpatterns = [
     # Ours first: it answers at the path dj-stripe's URL name reverses to (see views.py).
     path("stripe/webhook/<uuid:uuid>/", StripeWebhookView.as_view(), name="stripe-webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
-    # Ours first: Anymail's Mailgun tracking view with malformed bodies refused (400, not 500).
+    # Mailgun's tracking webhook only: Anymail's other providers (and Mailgun inbound, which
+    # is not used) are not routed.
     path(
-        "anymail/mailgun/tracking/",
-        MailgunTrackingView.as_view(),
-        name="mailgun_tracking_webhook",
+        "anymail/",
+        include(
+            (
+                [
+                    path(
+                        "mailgun/tracking/",
+                        MailgunTrackingView.as_view(),
+                        name="mailgun_tracking_webhook",
+                    )
+                ],
+                "anymail",
+            )
+        ),
     ),
-    path("anymail/", include("anymail.urls")),
     path("", include("metering.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

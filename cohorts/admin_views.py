@@ -191,7 +191,10 @@ def act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 request, "Signed off." if created else "You had already signed off (counts once)."
             )
         elif action == "review":
-            account = get_object_or_404(BillingAccount, pk=post.get("account"))
+            account_pk = post.get("account", "")
+            if not account_pk.isdigit():
+                raise BillingError(f"no account {account_pk[:40]!r}", field="account")
+            account = get_object_or_404(BillingAccount, pk=account_pk)
             _, created = services.account_review_sign(
                 cohort=cohort, account=account, note=post.get("note", ""), by=user
             )

@@ -5,6 +5,7 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,6 +20,7 @@ from .models import ExportFile, ExportRun, HistoryMonth, LegacyPdfCopy
 from .month_end import month_end_report_build
 from .month_end_files import month_end_file
 from .objects import object_url
+from .output_paths import LOCAL_PREFIX
 
 COLOURS = {
     "running": "#2563eb",
@@ -46,7 +48,7 @@ def badge(state: str, label: str) -> str:
 
 def download_link(key: str) -> str:
     """A presigned link for files in storage; report files written locally have none."""
-    if "/" not in key or key.startswith(("/", ".")):
+    if key.startswith(LOCAL_PREFIX) or "/" not in key or key.startswith(("/", ".")):
         return key
     return format_html('<a href="{}">{}</a>', object_url(key), key)
 
@@ -142,7 +144,11 @@ class ExportRunAdmin(ReadOnlyAdmin):
         ]
 
     def month_end_view(self, request):
-        """Build the month-end report for a chosen month and send it as a download."""
+        """Build the month-end report for a chosen month and send it as a download.
+
+        Every account's name, owner and totals: only for users who may view export runs."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         form = MonthEndForm(request.POST or None, today=date.today())
         if request.method == "POST" and form.is_valid():
             month = date.fromisoformat(form.cleaned_data["month"] + "-01")

@@ -9,6 +9,12 @@ from .selectors import cohort_acct_ids
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# Billing history starts long after 2000; a year outside this is a typing mistake.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _year_problem(year: int) -> bool:
+    return not FIRST_YEAR <= year <= LAST_YEAR
 
 
 def parse_month(text: str | None, *, option: str) -> date | None:
@@ -18,6 +24,8 @@ def parse_month(text: str | None, *, option: str) -> date | None:
     match = _MONTH.match(text.strip())
     if not match or not 1 <= int(match[2]) <= 12:
         raise CommandError(f"{option}: expected a month as YYYY-MM, got {text!r}")
+    if _year_problem(int(match[1])):
+        raise CommandError(f"{option}: the year must be {FIRST_YEAR}–{LAST_YEAR}, got {text!r}")
     return date(int(match[1]), int(match[2]), 1)
 
 
@@ -26,11 +34,13 @@ def parse_day(text: str | None, *, option: str) -> date | None:
         return None
     match = _DAY.match(text.strip())
     try:
-        if not match:
+        if not match or _year_problem(int(match[1])):
             raise ValueError
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise CommandError(f"{option}: expected a day as YYYY-MM-DD, got {text!r}") from None
+        raise CommandError(
+            f"{option}: expected a day as YYYY-MM-DD in {FIRST_YEAR}–{LAST_YEAR}, got {text!r}"
+        ) from None
 
 
 def check_range(first: date | None, last: date | None, *, options: str) -> None:

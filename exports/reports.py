@@ -10,6 +10,7 @@ from .models import ExportRun
 from .month_end import MonthEndReport, month_end_report_build
 from .month_end_files import month_end_file
 from .objects import object_put
+from .output_paths import LOCAL_PREFIX, local_file_write
 from .runs import export_run_file, export_run_finish, export_run_start
 
 REPORTS_PREFIX = "reports"
@@ -24,10 +25,16 @@ class ReportWritten:
 
 
 def month_end_report_write(
-    *, month: date, fmt: str, include_stripe: bool = True, output: Path | None = None
+    *,
+    month: date,
+    fmt: str,
+    include_stripe: bool = True,
+    output: Path | None = None,
+    overwrite: bool = False,
 ) -> ReportWritten:
     """Write the month's report to `output`, or to `reports/month-end-YYYY-MM.<fmt>` in storage
-    when no output is given; the run is recorded either way. Rewriting is harmless."""
+    when no output is given; the run is recorded either way. Rewriting storage is harmless; a
+    local file (confined by `exports.output_paths`) is replaced only with `overwrite`."""
     run = export_run_start(
         kind=ExportRun.Kind.REPORT,
         range_from=f"{month:%Y-%m}",
@@ -38,8 +45,8 @@ def month_end_report_write(
         report = month_end_report_build(month=month, include_stripe=include_stripe)
         content, name, _content_type = month_end_file(report, fmt=fmt)
         if output is not None:
-            output.write_bytes(content)
-            where = str(output)
+            local_file_write(output, content, overwrite=overwrite)
+            where = f"{LOCAL_PREFIX}{output}"
         else:
             where = f"{REPORTS_PREFIX}/{name}"
             object_put(where, io.BytesIO(content))

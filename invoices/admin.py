@@ -475,7 +475,8 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
     def _operated_delivery(self, request: HttpRequest, object_id: str) -> InvoiceDelivery:
         if not self.has_operate_permission(request):
             raise PermissionDenied
-        delivery = InvoiceDelivery.objects.filter(pk=unquote(object_id)).first()
+        pk = unquote(object_id)
+        delivery = InvoiceDelivery.objects.filter(pk=pk).first() if pk.isdigit() else None
         if delivery is None:
             raise Http404("No such invoice delivery.")
         return delivery

@@ -6,6 +6,7 @@ from billing_project.admin import OperateActionsMixin
 from billing_project.stripe_api import StripeApiError
 from cohorts.models import CohortMembership
 
+from .account_change_admin import AccountChangeInline, routing_change_form
 from .locks import RunInProgress
 from .models import BillingAccount
 from .services import (
@@ -35,9 +36,36 @@ class BillingAccountAdmin(OperateActionsMixin, admin.ModelAdmin):
     list_filter = ["billing_owner", "cohort"]
     search_fields = ["=acct_id", "name", "stripe_customer_id", "billing_email"]
     list_select_related = ["cohort"]
-    readonly_fields = ["acct_id", "cohort", "created_at", "updated_at"]
-    inlines = [MembershipInline]
-    actions = ["customer_portal", "link_stripe_customer", "import_legacy_managed_jobs"]
+    # Where invoices go and who bills: never edited in this form. The billing owner moves
+    # with cohort transitions; the email and the Stripe customer through the audited actions.
+    readonly_fields = [
+        "acct_id",
+        "billing_owner",
+        "billing_email",
+        "stripe_customer_id",
+        "cohort",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [MembershipInline, AccountChangeInline]
+    actions = [
+        "customer_portal",
+        "link_stripe_customer",
+        "import_legacy_managed_jobs",
+        "request_email_change",
+        "change_stripe_customer",
+    ]
+
+    @admin.action(
+        description="Change the billing email… (a second operator confirms)",
+        permissions=["operate"],
+    )
+    def request_email_change(self, request, queryset):
+        return routing_change_form(self, request, queryset, "request_email_change")
+
+    @admin.action(description="Change the Stripe customer id…", permissions=["operate"])
+    def change_stripe_customer(self, request, queryset):
+        return routing_change_form(self, request, queryset, "change_stripe_customer")
 
     @admin.action(
         description="Open a Stripe Customer Portal session (one account)", permissions=["operate"]

@@ -4,7 +4,9 @@ One item (an object) or a batch (a list of up to 1,000 objects). Each item is an
 own: `created`, `duplicate` (same key and quantity), `corrected` (a correction stored as a new
 revision), `conflict` (same key, different quantity) or `invalid` (field -> reason); a bad item
 never stops the others. A single item answers 201 / 200 / 409 / 400; a batch answers 200 with
-one result per item. Request-level problems answer `{"error": {"code", "message"}}`.
+one result per item. Request-level problems answer `{"error": {"code", "message", "field"}}`:
+a duplicate key in one object or nesting deeper than 4 is refused (400), and each producer
+token may send `USAGE_REQUESTS_PER_MINUTE` requests a minute (429 with `Retry-After` above it).
 """
 
 from collections import Counter
@@ -20,7 +22,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -36,6 +37,7 @@ from .serializers import (
     usage_item_parse,
 )
 from .usage_models import ProducerToken
+from .usage_parser import BodyRefused, UsageJSONParser
 from .usage_services import (
     ItemResult,
     ItemStatus,
@@ -43,6 +45,7 @@ from .usage_services import (
     producer_token_authenticate,
     usage_record_batch,
 )
+from .usage_throttle import usage_rate_take
 from .usage_types import UsageType
 
 SINGLE_STATUS = {
@@ -109,11 +112,16 @@ _ERRORS = {
             resource_type_field_name=None,
         ),
         description=(
-            "Malformed JSON, a body that is neither an object nor a list, an empty list; or, "
-            "for a single item, the item's result with status `invalid` and `errors` naming "
-            "each field (unknown acct_id, bad type, month-form period, negative or fractional "
-            "quantity, …)."
+            "Malformed JSON, a duplicate key in one object, nesting deeper than 4, a body that "
+            "is neither an object nor a list, an empty list; or, for a single item, the "
+            "item's result with status `invalid` and `errors` naming each field (unknown "
+            "acct_id, bad type, month-form period, negative or fractional quantity, a "
+            "day more than 400 days ago, a quantity above 10**12, …)."
         ),
+    ),
+    "429": OpenApiResponse(
+        ErrorSerializer,
+        description="More requests this minute than the token may send; see `Retry-After`.",
     ),
     "401": OpenApiResponse(ErrorSerializer, description="No token, or an invalid/revoked one."),
     "409": OpenApiResponse(
@@ -153,7 +161,7 @@ _REQUEST_SCHEMA = {
 class UsageView(APIView):
     authentication_classes = [ProducerTokenAuthentication]
     permission_classes = [HasProducerToken]
-    parser_classes = [JSONParser]
+    parser_classes = [UsageJSONParser]
     renderer_classes = [JSONRenderer]
     throttle_classes: list = []
 
@@ -186,8 +194,20 @@ class UsageView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        wait = usage_rate_take(token=request.auth)
+        if wait is not None:
+            response = _error(
+                429,
+                "rate_limited",
+                f"more than {settings.USAGE_REQUESTS_PER_MINUTE} requests this minute for this "
+                f"token: retry in {wait} s",
+            )
+            response["Retry-After"] = str(wait)
+            return response
         try:
             body = request.data
+        except BodyRefused as exc:
+            return _error(400, exc.refusal_code, exc.message, field=exc.field)
         except exceptions.ParseError as exc:
             return _error(400, "malformed_json", f"the body is not valid JSON: {exc.detail}")
         except RequestDataTooBig:
@@ -258,5 +278,8 @@ def _record(raw_items: list, producer: ProducerToken) -> list[ItemResult]:
     return [item if isinstance(item, ItemResult) else next(recorded) for item in parsed]
 
 
-def _error(code_status: int, code: str, message: str) -> Response:
-    return Response({"error": {"code": code, "message": message}}, status=code_status)
+def _error(code_status: int, code: str, message: str, *, field: str | None = None) -> Response:
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return Response({"error": error}, status=code_status)

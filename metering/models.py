@@ -60,5 +60,6 @@ class BillingAccount(models.Model):
         return self.billing_owner in (self.BillingOwner.PARALLEL, self.BillingOwner.STRIPE)
 
 
+from .account_change_models import *  # noqa: E402, F403  (audited routing changes)
 from .catalog_models import *  # noqa: E402, F403  (catalog, subscriptions, managed jobs)
 from .usage_models import *  # noqa: E402, F403  (usage records live in their own module)

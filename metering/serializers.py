@@ -6,7 +6,7 @@ for the OpenAPI schema.
 """
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -16,7 +16,12 @@ from .usage_services import ItemStatus, UsageItem
 from .usage_types import UsageType
 
 MAX_ITEMS = 1000
-MAX_QUANTITY = 2**63 - 1
+# Far above any account's impressions in one day (the largest legacy day is under 10**9),
+# far below what Stripe's meter and our BigInteger sums can hold.
+MAX_QUANTITY = 10**12
+# Usage is posted as it accrues and corrected within the billing cycle; a day more than this
+# far back is a producer's mistake (a default date, a wrong year), not late usage.
+MAX_PERIOD_AGE = timedelta(days=400)
 ITEM_FIELDS = ("acct_id", "period", "type", "quantity", "correction")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -52,6 +57,10 @@ def _period(value: Any, today: date) -> tuple[date | None, str | None]:
         return None, f"'{value}' is not a calendar day"
     if day > today:
         return None, f"{value} is in the future (today is {today:%Y-%m-%d} UTC)"
+    if day < today - MAX_PERIOD_AGE:
+        return None, (
+            f"{value} is more than {MAX_PERIOD_AGE.days} days ago (today is {today:%Y-%m-%d} UTC)"
+        )
     return day, None
 
 
@@ -70,7 +79,7 @@ def _quantity(value: Any) -> str | None:
     if value < 0:
         return f"must not be negative (got {value})"
     if value > MAX_QUANTITY:
-        return "is too large"
+        return f"must be at most {MAX_QUANTITY:,} per account, day and type (got {value:,})"
     return None
 
 

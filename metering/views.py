@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from stripe import SignatureVerificationError
 
 from billing_project import stripe_api
+from billing_project.stripe_signature import livemode_problem, signature_timestamp_problem
 
 from .meter_errors import meter_error_report_record
 
@@ -23,6 +24,9 @@ class StripeEventDestinationView(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         if len(request.body) > MAX_BYTES:
             return HttpResponse(f"payload larger than {MAX_BYTES} bytes", status=413)
+        problem = signature_timestamp_problem(request.headers.get("stripe-signature", ""))
+        if problem:
+            return HttpResponseBadRequest(problem)
         try:
             notification = stripe_api.client().parse_event_notification(
                 request.body.decode("utf-8", errors="replace"),
@@ -33,5 +37,8 @@ class StripeEventDestinationView(View):
             return HttpResponseBadRequest("signature not valid for this event destination")
         except (ValueError, KeyError, TypeError):
             return HttpResponseBadRequest("not a Stripe thin event notification")
+        problem = livemode_problem(request.body, livemode=settings.STRIPE_LIVE_MODE)
+        if problem:
+            return HttpResponseBadRequest(problem)
         meter_error_report_record(event_id=notification.id, event_type=notification.type)
         return HttpResponse("ok")

@@ -6,6 +6,7 @@ actions, which call the drift services and land in the record's history with who
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -61,7 +62,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyLegacyAdmin(ReadOnlyAdmin):
-    """The legacy database is read-only: view, never add, change or delete."""
+    """The legacy database is read-only: view, never add, change or delete.
+
+    Django's add, change and delete views open a transaction on the model's write database
+    before they check permissions, and the router refuses any write use of the legacy alias;
+    these pages are answered here instead: read-only for GET, 403 for everything else.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is None or request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied
 
 
 @admin.register(LegacyInvoice)

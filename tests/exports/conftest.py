@@ -78,3 +78,11 @@ def s3_pdf_source(s3_server, monkeypatch):
         )
 
     return put
+
+
+@pytest.fixture(autouse=True)
+def reports_output_dir(settings, tmp_path):
+    """`month_end_report --output` writes only inside REPORTS_OUTPUT_DIR: here, the test's own
+    temporary folder."""
+    settings.REPORTS_OUTPUT_DIR = tmp_path
+    return tmp_path

@@ -144,6 +144,7 @@ def signed_tracking_payload(
     recipient: str,
     event_id: str | None = None,
     timestamp: float | None = None,
+    signed_at: float | None = None,
     token: str | None = None,
     user_variables: Mapping[str, Any] | None = None,
     tags: Sequence[str] = (),
@@ -155,12 +156,14 @@ def signed_tracking_payload(
     Mailgun resends the same body when a delivery of the webhook fails, so the signature
     token (which Anymail reports as `event_id`) is derived from `event_id` when one is given:
     the same event posted twice looks like a redelivery, distinct events never collide.
+    The signature's timestamp is when the webhook is posted (now, unless `signed_at`), not
+    when the event happened, as Mailgun signs it.
     """
     event_id = event_id or _event_id()
     timestamp = time.time() if timestamp is None else timestamp
     if token is None:
         token = hashlib.sha256(f"mailgun-event:{event_id}".encode()).hexdigest()[:50]
-    signed_at = str(int(timestamp))
+    signed_at = str(int(time.time() if signed_at is None else signed_at))
     headers = {"message-id": message_id.strip("<>"), "to": recipient}
     headers.update(message_headers or {})
     event_data: dict[str, Any] = {

@@ -1,11 +1,10 @@
 """`month_end_report`: the month-end workbook (or CSV) for one service month."""
 
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
 from billing_project.errors import BillingError
 from exports.cli import parse_month
+from exports.output_paths import output_dir, report_output_path
 from exports.reports import month_end_report_write
 
 
@@ -20,7 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("--month", required=True, help="Service month, YYYY-MM.")
         parser.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", dest="fmt")
         parser.add_argument(
-            "--output", help="File to write (default: month-end-YYYY-MM.<format> here)."
+            "--output",
+            help=(
+                "File to write, inside REPORTS_OUTPUT_DIR (default: month-end-YYYY-MM.<format> "
+                "there). Symbolic links are not followed; an existing file needs --force."
+            ),
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Overwrite the --output file if it exists."
         )
         parser.add_argument(
             "--without-stripe",
@@ -30,15 +36,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         month = parse_month(options["month"], option="--month")
-        output = Path(options["output"] or f"month-end-{month:%Y-%m}.{options['fmt']}")
-        if not output.parent.is_dir():
-            raise CommandError(f"--output: folder {output.parent} does not exist")
+        name = options["output"] or f"month-end-{month:%Y-%m}.{options['fmt']}"
+        try:
+            output = report_output_path(name, force=options["force"])
+        except BillingError as exc:
+            raise CommandError(f"--output: {exc.message} (reports folder: {output_dir()})") from exc
         try:
             written = month_end_report_write(
                 month=month,
                 fmt=options["fmt"],
                 include_stripe=not options["without_stripe"],
                 output=output,
+                overwrite=options["force"],
             )
         except BillingError as exc:
             raise CommandError(exc.message) from exc

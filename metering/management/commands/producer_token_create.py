@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from metering.usage_models import ProducerToken
 from metering.usage_services import producer_token_create
 
 
@@ -15,8 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("name", help="Which producer will use it.")
 
     def handle(self, *args, **options) -> None:
-        if not options["name"].strip():
-            raise CommandError("give the producer a name")
-        token, raw = producer_token_create(name=options["name"])
+        name = options["name"].strip()
+        if not name:
+            raise CommandError("name: give the producer a name")
+        limit = ProducerToken._meta.get_field("name").max_length
+        if len(name) > limit or not name.isprintable():
+            raise CommandError(f"name: at most {limit} printable characters (got {len(name)})")
+        token, raw = producer_token_create(name=name)
         self.stderr.write(f"token {token.pk} for {token.name!r} (shown once):")
         self.stdout.write(raw)

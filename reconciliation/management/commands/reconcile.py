@@ -15,9 +15,12 @@ TABLE_ROWS = 50
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from exc
+    if not 2000 <= day.year <= 2100:
+        raise ArgumentTypeError(f"the year must be 2000–2100: {text!r}")
+    return day
 
 
 def _cohort(text: str) -> int:
