@@ -10,7 +10,7 @@ collected from the server's store (its own webhook delivery is off) and posted h
 the endpoint secret, to `/stripe/webhook/<STRIPE_WEBHOOK_UUID>/`.
 
 Processes: gunicorn `--workers 2 --threads 4` (gthread: two processes for two cores, eight
-request threads for the eight sender connections, keep-alive on); `qcluster` with `Q_WORKERS=4`
+request threads for the eight sender connections, keep-alive on); `qcluster` with `Q_WORKERS=6`
 at `nice -n 10`, as `scripts/worker` starts it;
 the database settings are the app's defaults (`DATABASE_CONN_MAX_AGE=60`). Schedules are not
 installed: the minute sweeper only re-queues retries and stuck deliveries.
@@ -108,8 +108,8 @@ S3_ACCESS_KEY = "bench-delivery-access-key"
 S3_SECRET_KEY = "bench-delivery-secret-key-000000000000"  # noqa: S105 (a local test secret)
 BUCKET = "invoices-bench"
 WEB_WORKERS, WEB_THREADS = 2, 4
-# The worker's processes: 4 by default (the app's default); BENCH_Q_WORKERS sets another count.
-Q_WORKERS = int(os.environ.get("BENCH_Q_WORKERS", "4"))
+# The worker's processes: 6 by default (the app's default); BENCH_Q_WORKERS sets another count.
+Q_WORKERS = int(os.environ.get("BENCH_Q_WORKERS", "6"))
 # As scripts/worker starts it: below the web's CPU priority.
 WORKER_NICENESS = os.environ.get("WORKER_NICENESS", "10")
 QUEUE_POLL_S = 0.2  # Q_CLUSTER["poll"] in the settings

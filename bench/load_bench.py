@@ -3,7 +3,7 @@
 Everything runs on loopback ports picked at start and is stopped at the end (see
 `bench/load/stack.py`): SeaweedFS, the Stripe- and Mailgun-compatible servers, a PostgreSQL
 database copied from a migrated template, the app under gunicorn (2 workers × 4 threads,
-gthread, keep-alive) and a `qcluster` worker (`Q_WORKERS=4`, the app's default),
+gthread, keep-alive) and a `qcluster` worker (`Q_WORKERS=6`, the app's default),
 `DJANGO_DEBUG=false`.
 
 1. Webhook flood (`bench/load/webhooks.py`): `--events` signed posts, a `--duplicates` share of

@@ -324,9 +324,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 Q_CLUSTER = {
     "name": "billing",
     "orm": "default",
-    # Two processes per core: a delivery spends most of its time waiting on Stripe (~200 ms a
+    # Three processes per core: a delivery spends most of its time waiting on Stripe (~200 ms a
     # call), R2 and Mailgun (bench/README.md, "Invoice delivery").
-    "workers": env.int("Q_WORKERS", default=4),
+    "workers": env.int("Q_WORKERS", default=6),
     "timeout": 300,
     "retry": 360,
     "max_attempts": 5,

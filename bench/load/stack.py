@@ -4,7 +4,7 @@ The delivery benchmark's set-up, with databases of its own on the shared Postgre
 SeaweedFS, the Stripe- and Mailgun-compatible servers (`bench/delivery/servers.py`), a database
 copied from a migrated template, the app under gunicorn (2 workers × 4 threads, gthread,
 keep-alive, `bench/delivery/gunicorn_conf.py` timing each request) and a `qcluster` worker
-(`Q_WORKERS`, the app's default of 4 unless `BENCH_Q_WORKERS`), both with
+(`Q_WORKERS`, the app's default of 6 unless `BENCH_Q_WORKERS`), both with
 `DJANGO_DEBUG=false`. No schedules are installed: the bench enqueues the usage outbox's task
 itself (see `usage.py`).
 """
