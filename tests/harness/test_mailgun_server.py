@@ -281,6 +281,7 @@ def test_signed_tracking_payload_carries_mailguns_hmac_of_timestamp_and_token():
         recipient="ap@customer.example",
         event_id="evt-1",
         timestamp=1_700_000_000.25,
+        signed_at=1_700_000_000.25,
     )
 
     signature = payload["signature"]
