@@ -18,8 +18,8 @@ SENT = datetime(2026, 2, 1, 3, tzinfo=UTC)
 TRACKING_URL = "/anymail/mailgun/tracking/"
 
 
-def _sent_delivery(client, server, endpoint_url, capture):
-    _, customer = billed_customer()
+def _sent_delivery(client, server, endpoint_url, capture, **customer_fields):
+    _, customer = billed_customer(**customer_fields)
     event = finalized_event(server, customer.id)
     deliver(client, endpoint_url, event, capture)
     delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
@@ -143,3 +143,39 @@ def test_mailgun_not_answering_leaves_the_delivery_as_it_was(
     delivery.refresh_from_db()
     assert delivery.state == State.SENT
     assert report["unavailable"] and "HTTP 401" in report["unavailable"][0]
+
+
+@pytest.mark.django_db
+def test_emails_that_never_get_an_outcome_do_not_starve_newer_ones(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    settings.BILLING_OUTCOME_LOOKUP_BATCH = 2
+    capture = django_capture_on_commit_callbacks
+    with time_machine.travel(SENT, tick=False) as traveller:
+        # Two emails Mailgun never reports an outcome for (more than one run's batch, with
+        # the newer one below).
+        silent = [
+            _sent_delivery(client, server, endpoint_url, capture, acct_id=acct_id, email=email)
+            for acct_id, email in ((2001, "ap@one.example"), (2002, "ap@two.example"))
+        ]
+        traveller.move_to(SENT + timedelta(minutes=10))
+        newer = _sent_delivery(
+            client, server, endpoint_url, capture, acct_id=2003, email="ap@three.example"
+        )
+        traveller.move_to(SENT + timedelta(minutes=10, seconds=20))
+        mailgun.tracking_payload(event="delivered", message_id=newer.mailgun_message_id)
+
+        traveller.move_to(SENT + timedelta(hours=1))
+        first = delivery_outcomes_lookup_task()
+        newer.refresh_from_db()
+        assert first["asked"] == 2
+        assert newer.state == State.SENT  # the two oldest were asked first
+
+        traveller.move_to(SENT + timedelta(hours=1, minutes=10))
+        second = delivery_outcomes_lookup_task()
+    newer.refresh_from_db()
+    assert second["asked"] == 2
+    assert newer.state == State.DELIVERED
+    for delivery in silent:
+        delivery.refresh_from_db()
+        assert delivery.state == State.SENT
