@@ -46,15 +46,30 @@ def test_a_dropped_delivered_webhook_is_found_by_the_lookup_within_the_set_time(
         delivery.refresh_from_db()
         assert early["asked"] == 0  # not yet the set time
         assert delivery.state == State.SENT
+        # A second email, sent later, is delivered too; its webhook is lost as well. It is not
+        # due yet when the first is asked about: only a lookup that asks Mailgun for the first
+        # message's id alone leaves it alone.
+        later = _sent_delivery(
+            client,
+            server,
+            endpoint_url,
+            django_capture_on_commit_callbacks,
+            acct_id=1043,
+            email="ap@contoso.example",
+        )
+        traveller.move_to(SENT + timedelta(minutes=10, seconds=20))
+        mailgun.tracking_payload(event="delivered", message_id=later.mailgun_message_id)
 
         traveller.move_to(
             SENT + timedelta(seconds=settings.BILLING_OUTCOME_LOOKUP_AFTER_SECONDS + 60)
         )
         report = delivery_outcomes_lookup_task()
         delivery.refresh_from_db()
+        later.refresh_from_db()
         assert report["asked"] == 1
         assert report["applied"] == 1
         assert delivery.state == State.DELIVERED
+        assert later.state == State.SENT  # asked about only once it is due
         row = delivery.events.get(step="tracking_delivered")
         assert row.data["source"] == TrackingEvent.Source.LOOKUP
         assert row.state_from == State.SENT
@@ -107,6 +122,17 @@ def test_a_late_complaint_after_delivered_is_found_among_recent_complaints(
         delivery.refresh_from_db()
         assert delivery.state == State.DELIVERED
 
+        traveller.move_to(SENT + timedelta(hours=23))
+        # Neither is a permanent failure of an invoice email, and their posts are lost too:
+        # a temporary failure (Mailgun retries; only `severity=permanent` is asked for) and
+        # another system's bounce through the same domain (not tagged `invoice`).
+        mailgun.tracking_payload(event="failed", extra={"severity": "temporary"})
+        mailgun.tracking_payload(
+            event="failed",
+            message_id="<20260202030000.5e6f@notify.adventive.com>",
+            recipient="someone@elsewhere.example",
+            tags=["password-reset"],
+        )
         traveller.move_to(SENT + timedelta(days=1))
         mailgun.tracking_payload(event="complained")  # its webhook post is lost
         traveller.move_to(SENT + timedelta(days=1, minutes=10))
@@ -119,6 +145,7 @@ def test_a_late_complaint_after_delivered_is_found_among_recent_complaints(
         TrackingEvent.objects.filter(delivery=delivery).values_list("event_type", "source")
     )
     assert sources == {"delivered": "webhook", "complained": "lookup"}
+    assert TrackingEvent.objects.count() == 2  # nothing kept of the other two failures
     # The operator sees on the timeline which outcome came from where.
     page = admin_client.get(
         reverse("admin:invoices_invoicedelivery_change", args=[delivery.pk])
