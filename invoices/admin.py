@@ -422,15 +422,20 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
         delivery = self.get_object(request, object_id)
+        outcome_unknown = (
+            delivery is not None
+            and delivery.state == InvoiceDelivery.State.FAILED
+            and delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES).exists()
+        )
         extra_context = {
             **(extra_context or {}),
             "can_operate": self.has_operate_permission(request),
+            # An earlier send whose outcome is unknown is settled by Retry or Send anyway.
             "can_resend": delivery is not None
             and delivery.state in OPERATOR_STATES
-            and bool(delivery.pdf_key),
-            "outcome_unknown": delivery is not None
-            and delivery.state == InvoiceDelivery.State.FAILED
-            and delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES).exists(),
+            and bool(delivery.pdf_key)
+            and not outcome_unknown,
+            "outcome_unknown": outcome_unknown,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
