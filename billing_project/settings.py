@@ -278,6 +278,8 @@ BILLING_DELIVERY_BACKOFF_SECONDS = [60, 300, 900, 3600, 3600 * 4]
 # lookup also reads this far back for permanent failures and complaints the webhook missed.
 BILLING_OUTCOME_LOOKUP_AFTER_SECONDS = env.int("BILLING_OUTCOME_LOOKUP_AFTER_SECONDS", default=1800)
 BILLING_OUTCOME_RECENT_SECONDS = env.int("BILLING_OUTCOME_RECENT_SECONDS", default=6 * 3600)
+# How many emails one lookup run asks about, least recently asked first.
+BILLING_OUTCOME_LOOKUP_BATCH = env.int("BILLING_OUTCOME_LOOKUP_BATCH", default=200)
 
 # --- Stripe (dj-stripe) ------------------------------------------------------------------------
 STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY", "sk_test_LocalDevelopment0000000000000000")

@@ -34,10 +34,12 @@ from .models import DeliveryEvent, EmailAttempt, InvoiceDelivery, TrackingEvent
 from .selectors import delivery_list, delivery_pdf_url, delivery_resend_list, month_bounds
 from .services import (
     OPERATOR_STATES,
+    UNKNOWN_STATUSES,
     NeedsAttention,
     RetryLater,
     delivery_rerender,
     delivery_retry,
+    delivery_send_anyway,
 )
 
 STATE_COLOURS = {
@@ -111,6 +113,11 @@ def resend_refusal(delivery: InvoiceDelivery) -> str:
         return "not sent yet, so there is nothing to re-send"
     if not delivery.pdf_key:
         return "no stored PDF to attach; re-render the PDF first"
+    if delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES).exists():
+        return (
+            "an earlier send's outcome is unknown; use Retry, which asks Mailgun first "
+            "(nothing is sent twice)"
+        )
     return ""
 
 
@@ -415,12 +422,20 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
         delivery = self.get_object(request, object_id)
+        outcome_unknown = (
+            delivery is not None
+            and delivery.state == InvoiceDelivery.State.FAILED
+            and delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES).exists()
+        )
         extra_context = {
             **(extra_context or {}),
             "can_operate": self.has_operate_permission(request),
+            # An earlier send whose outcome is unknown is settled by Retry or Send anyway.
             "can_resend": delivery is not None
             and delivery.state in OPERATOR_STATES
-            and bool(delivery.pdf_key),
+            and bool(delivery.pdf_key)
+            and not outcome_unknown,
+            "outcome_unknown": outcome_unknown,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -431,6 +446,11 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
             path("<path:object_id>/resend/", view(self.resend_view), name=f"{info}_resend"),
             path("<path:object_id>/retry/", view(self.retry_view), name=f"{info}_retry"),
             path("<path:object_id>/rerender/", view(self.rerender_view), name=f"{info}_rerender"),
+            path(
+                "<path:object_id>/send-anyway/",
+                view(self.send_anyway_view),
+                name=f"{info}_send_anyway",
+            ),
             *super().get_urls(),
         ]
 
@@ -462,6 +482,24 @@ class InvoiceDeliveryAdmin(admin.ModelAdmin):
 
     def rerender_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._detail_action(request, object_id, delivery_rerender, "PDF re-rendered for")
+
+    def send_anyway_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Send although Mailgun cannot say whether an earlier send went out: confirmed first."""
+        delivery = self._operated_delivery(request, object_id)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            self._run(request, [delivery], delivery_send_anyway, "Sending anyway for")
+            return redirect(self._change_url(delivery))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Send anyway?",
+            "opts": self.opts,
+            "delivery": delivery,
+            "unknown": delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES),
+            "cancel_url": self._change_url(delivery),
+        }
+        return TemplateResponse(
+            request, "admin/invoices/invoicedelivery/send_anyway_confirmation.html", context
+        )
 
     def _detail_action(
         self, request: HttpRequest, object_id: str, service: Callable[..., object], done: str

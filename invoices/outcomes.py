@@ -6,7 +6,9 @@ task asks Mailgun's events API (with its documented filters only: `message-id`, 
 `tags`, `severity` and a time window) about
 
 - every email `sent` for at least `BILLING_OUTCOME_LOOKUP_AFTER_SECONDS` without a final
-  outcome (delivered, bounced, complained), for as long as Mailgun keeps its events, and
+  outcome (delivered, bounced, complained), for as long as Mailgun keeps its events, at most
+  `BILLING_OUTCOME_LOOKUP_BATCH` a run, least recently asked first (so emails that never get
+  an outcome do not starve newer ones), and
 - the recent permanent failures and complaints of our invoice emails, which may follow a
   `delivered` (a late bounce, a spam complaint).
 
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 
 from anymail.webhooks.mailgun import MailgunTrackingWebhookView
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from .mailgun import (
@@ -39,7 +42,6 @@ State = InvoiceDelivery.State
 # Mailgun keeps events for at least 3 days on every plan: an outcome older than that is gone.
 LOOKUP_FOR = timedelta(days=3)
 OUTCOME_EVENTS = "delivered OR failed OR rejected OR complained"
-LOOKUP_BATCH = 200
 
 
 @dataclass
@@ -67,7 +69,8 @@ def delivery_outcomes_lookup(*, now: datetime | None = None) -> OutcomeLookupRep
             "event": OUTCOME_EVENTS,
             **_window(begin, now),
         }
-        _apply_all(query, report)
+        if _apply_all(query, report):
+            EmailAttempt.objects.filter(pk=attempt.pk).update(outcome_asked_at=now)
     recent = now - timedelta(seconds=settings.BILLING_OUTCOME_RECENT_SECONDS)
     for query in (
         {"event": "failed", "severity": "permanent", "tags": "invoice"},
@@ -88,7 +91,9 @@ def _attempts_without_outcome(now: datetime) -> list[EmailAttempt]:
         )
         .exclude(mailgun_message_id="")
         .exclude(mailgun_message_id__startswith="local-")
-        .order_by("sent_at", "id")[:LOOKUP_BATCH]
+        .order_by(F("outcome_asked_at").asc(nulls_first=True), "sent_at", "id")[
+            : settings.BILLING_OUTCOME_LOOKUP_BATCH
+        ]
     )
 
 
@@ -102,7 +107,8 @@ def _window(begin: datetime, now: datetime) -> dict[str, str]:
     }
 
 
-def _apply_all(query: dict[str, str], report: OutcomeLookupReport) -> None:
+def _apply_all(query: dict[str, str], report: OutcomeLookupReport) -> bool:
+    """Apply every event Mailgun lists for `query`; False when Mailgun did not answer."""
     parser = MailgunTrackingWebhookView(webhook_signing_key="unused: events are not signed")
     try:
         for item in mailgun_events(query):
@@ -117,3 +123,5 @@ def _apply_all(query: dict[str, str], report: OutcomeLookupReport) -> None:
     except MailgunUnavailable as exc:
         logger.warning("Mailgun outcome lookup unavailable", extra={"error": str(exc)})
         report.unavailable.append(str(exc))
+        return False
+    return True

@@ -501,7 +501,7 @@ def _sent(
         attempt.sent_at = timezone.now()
         attempt.save(update_fields=["status", "mailgun_message_id", "sent_at"])
         note = "found at Mailgun after an interrupted send" if recovered else "accepted by Mailgun"
-        if delivery.state in WORK_STATES:
+        if delivery.state in (*WORK_STATES, State.FAILED):
             _transition(
                 delivery,
                 State.SENT,
@@ -596,6 +596,11 @@ def delivery_resend(*, delivery_id: int, request_key: str, by=None) -> EmailAtte
             raise NeedsAttention(
                 f"only a delivery that was sent can be re-sent (this one is {delivery.state})"
             )
+        if _unknown_attempts_settle(delivery) is not None:
+            raise NeedsAttention(
+                "Mailgun had accepted the earlier send after all; it now counts as sent, "
+                "so nothing more was sent (re-send again if one more email is wanted)"
+            )
         document = _document(delivery)
         content = _stored_pdf(delivery)
         delivery_event_add(delivery=delivery, step="resend_requested", message=request_key, by=by)
@@ -604,8 +609,115 @@ def delivery_resend(*, delivery_id: int, request_key: str, by=None) -> EmailAtte
         delivery_lease_release(delivery_id=delivery_id, token=token)
 
 
+class OutcomeUnknown(NeedsAttention):
+    """Mailgun cannot say whether an earlier send went out: only "send anyway" sends now."""
+
+
+UNKNOWN_STATUSES = (EmailAttempt.Status.SENDING, EmailAttempt.Status.PARKED)
+
+
+def _unknown_attempts_settle(delivery: InvoiceDelivery) -> EmailAttempt | None:
+    """Ask Mailgun about every attempt whose outcome is unknown, before any new send.
+
+    An attempt Mailgun lists as accepted counts as sent (returned; the delivery is `sent`);
+    one Mailgun does not list once its event log has settled is marked not sent. Raises
+    `OutcomeUnknown` when Mailgun cannot say: nothing may be sent but by "send anyway".
+    """
+    from .mailgun import EVENTS_SETTLE_SECONDS, MailgunUnavailable, mailgun_message_for_attempt
+
+    unknown = delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES).order_by("id")
+    for attempt in unknown:
+        if attempt.tries == 0:
+            continue  # never posted: nothing can have reached Mailgun
+        since = attempt.last_try_at.timestamp() if attempt.last_try_at else None
+        try:
+            found = mailgun_message_for_attempt(
+                str(attempt.attempt_id), recipient=attempt.recipient, since=since
+            )
+        except MailgunUnavailable as exc:
+            raise OutcomeUnknown(
+                f"Mailgun cannot say whether send attempt {attempt.attempt_id} went out "
+                f'({exc}); nothing was sent. Try again later, or choose "Send anyway" to '
+                "send regardless (the customer may get the email twice)"
+            ) from exc
+        if found:
+            _sent(delivery, attempt, found, recovered=True)
+            return attempt
+        settles_at = (attempt.last_try_at or timezone.now()) + timedelta(
+            seconds=EVENTS_SETTLE_SECONDS
+        )
+        if timezone.now() < settles_at:
+            raise OutcomeUnknown(
+                f"Mailgun does not list send attempt {attempt.attempt_id} yet, and cannot be "
+                f"sure before {settles_at:%Y-%m-%d %H:%M} UTC; nothing was sent. Try again "
+                'then, or choose "Send anyway" to send regardless'
+            )
+        with transaction.atomic():
+            EmailAttempt.objects.filter(pk=attempt.pk).update(status=EmailAttempt.Status.FAILED)
+            delivery_event_add(
+                delivery=delivery,
+                step="email_not_found",
+                message=f"attempt {attempt.attempt_id}: Mailgun never accepted it",
+            )
+    return None
+
+
 def delivery_retry(*, delivery_id: int, by=None) -> InvoiceDelivery:
-    """An operator's retry of a failed delivery: fresh attempt budget, resume where it stopped."""
+    """An operator's retry of a failed delivery: fresh attempt budget, resume where it stopped.
+
+    An earlier send whose outcome is unknown is asked of Mailgun first: found, the delivery is
+    sent and nothing goes out again; Mailgun unable to say refuses the retry (`OutcomeUnknown`).
+    """
+    _settle_before_operator_send(delivery_id, by=by)
+    return _delivery_resume(delivery_id, by=by, step="retry_requested", message="by operator")
+
+
+def delivery_send_anyway(*, delivery_id: int, by=None) -> InvoiceDelivery:
+    """An operator's confirmed choice to send although an earlier send's outcome is unknown."""
+    with transaction.atomic():
+        delivery = InvoiceDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.state != State.FAILED:
+            raise NeedsAttention(
+                f"only a failed delivery can be sent anyway (this one is {delivery.state})"
+            )
+        unknown = list(delivery.email_attempt_rows.filter(status__in=UNKNOWN_STATUSES))
+        if not unknown:
+            raise NeedsAttention("no earlier send has an unknown outcome: use Retry instead")
+        EmailAttempt.objects.filter(pk__in=[a.pk for a in unknown]).update(
+            status=EmailAttempt.Status.FAILED
+        )
+        delivery_event_add(
+            delivery=delivery,
+            step="send_anyway_confirmed",
+            message="outcome unknown for "
+            + ", ".join(str(a.attempt_id) for a in unknown)
+            + "; the operator chose to send again",
+            by=by,
+        )
+    return _delivery_resume(delivery_id, by=by, step="retry_requested", message="send anyway")
+
+
+def _settle_before_operator_send(delivery_id: int, *, by=None) -> None:
+    token = delivery_lease_take(delivery_id=delivery_id)
+    if token is None:
+        raise NeedsAttention("the delivery is being worked on right now; try again in a minute")
+    try:
+        delivery = InvoiceDelivery.objects.select_related("account").get(pk=delivery_id)
+        if delivery.state != State.FAILED:
+            raise NeedsAttention(
+                f"only a failed delivery can be retried (this one is {delivery.state})"
+            )
+        found = _unknown_attempts_settle(delivery)
+    finally:
+        delivery_lease_release(delivery_id=delivery_id, token=token)
+    if found is not None:
+        raise NeedsAttention(
+            f"Mailgun had accepted send attempt {found.attempt_id} "
+            f"({found.mailgun_message_id}): the delivery is sent, nothing was sent again"
+        )
+
+
+def _delivery_resume(delivery_id: int, *, by, step: str, message: str) -> InvoiceDelivery:
     with transaction.atomic():
         delivery = InvoiceDelivery.objects.select_for_update().get(pk=delivery_id)
         if delivery.state != State.FAILED:
@@ -618,15 +730,8 @@ def delivery_retry(*, delivery_id: int, by=None) -> InvoiceDelivery:
         delivery.work_attempts = 0
         delivery.next_attempt_at = None
         delivery.save(update_fields=["state", "work_attempts", "next_attempt_at", "updated_at"])
-        EmailAttempt.objects.filter(delivery=delivery, status=EmailAttempt.Status.PARKED).update(
-            status=EmailAttempt.Status.FAILED
-        )
         delivery_event_add(
-            delivery=delivery,
-            step="retry_requested",
-            state_from=previous,
-            message="by operator",
-            by=by,
+            delivery=delivery, step=step, state_from=previous, message=message, by=by
         )
         transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
     return delivery

@@ -12,6 +12,7 @@ bounces, and its `delivered` must never hide the customer's bounce. Outcomes onl
 
 import logging
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
 from typing import Any
 
@@ -84,11 +85,18 @@ def tracking_event_apply(
 
 
 def mailgun_event_key(event_data: dict[str, Any]) -> str | None:
-    """Mailgun's event id with its timestamp (the id alone is unique only within a day)."""
+    """Mailgun's event id with its timestamp's whole seconds (the id alone is unique only
+    within a day). The webhook and the events API write the same timestamp with different
+    precision (`1765000000.123456`, `1765000000.123`), so only the whole seconds are kept,
+    truncated exactly (no float rounding)."""
     event_id, timestamp = event_data.get("id"), event_data.get("timestamp")
-    if not event_id or timestamp is None:
+    if not event_id or timestamp is None or isinstance(timestamp, bool):
         return None
-    return f"{event_id}@{timestamp}"
+    try:
+        seconds = int(Decimal(str(timestamp).strip()))
+    except (InvalidOperation, ValueError):
+        return None
+    return f"{event_id}@{seconds}"
 
 
 def tracking_event_record(
@@ -165,23 +173,28 @@ def _apply(delivery: InvoiceDelivery, attempt: EmailAttempt, row: TrackingEvent)
         delivery_event_add(
             delivery=delivery, step=step, message=message, state_from=previous, data=details
         )
+        if outcome in DATAPOINTS:
+            _outcome_datapoint(delivery, row, outcome)
     else:
         if is_customer and row.event_type == EventType.OPENED and delivery.opened_at is None:
             delivery.opened_at = row.occurred_at
             delivery.save(update_fields=["opened_at", "updated_at"])
         delivery_event_add(delivery=delivery, step=step, message=message, data=details)
-    if outcome in DATAPOINTS:
-        datapoint_record(
-            name=DATAPOINTS[outcome],
-            dimensions={
-                "account_id": delivery.account.acct_id if delivery.account_id else None,
-                "stripe_invoice_id": delivery.stripe_invoice_id,
-                "inv_uuid": delivery.inv_uuid,
-                "recipient": row.recipient,
-                "reason": (row.data or {}).get("reject_reason"),
-            },
-            at=row.occurred_at,
-        )
+
+
+def _outcome_datapoint(delivery: InvoiceDelivery, row: TrackingEvent, outcome: str) -> None:
+    """A bounce or complaint counted once, when it moves the delivery's state."""
+    datapoint_record(
+        name=DATAPOINTS[outcome],
+        dimensions={
+            "account_id": delivery.account.acct_id if delivery.account_id else None,
+            "stripe_invoice_id": delivery.stripe_invoice_id,
+            "inv_uuid": delivery.inv_uuid,
+            "recipient": row.recipient,
+            "reason": (row.data or {}).get("reject_reason"),
+        },
+        at=row.occurred_at,
+    )
 
 
 def _same_address(left: str, right: str) -> bool:

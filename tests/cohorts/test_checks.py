@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import stripe as stripe_lib
@@ -9,16 +10,20 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.mail import EmailMessage, get_connection
+from django.core.management import call_command
 from djstripe.models import Event
 
+from billing_project.stripe_webhook import webhook_endpoint_url
 from cohorts import checks
 from cohorts.checklist_models import AuditEntry, ChecklistResult, CohortNote
 from cohorts.services import cohort_checks_run
 from exports.models import HistoryMonth, LegacyPdfCopy
+from invoices.models import InvoiceDelivery
 from metering.catalog_import import catalog_import
 from metering.provisioning import subscriptions_provision
 from reconciliation.legacy import LegacyPlanSub, LegacyPlanUsage
 from tests import factories
+from tests.invoices.scenarios import billed_customer, deliver, finalized_event
 
 from .conftest import (
     AFTER_CYCLE,
@@ -207,15 +212,24 @@ def test_mailgun_check_reads_the_accepted_message_for_pdf_bcc_and_sender(mailgun
 
 
 @pytest.mark.django_db
-def test_mailgun_check_fails_when_a_stored_template_is_missing_or_reads_other_variables(mailgun):
-    cohort = cohort_with_members(1, members=1)
-    delivery = factories.InvoiceDeliveryFactory(account=cohort.accounts.get(), sent=True)
-    factories.EmailAttemptFactory(
-        delivery=delivery,
-        status="sent",
-        sent_at=datetime(2026, 1, 3, tzinfo=UTC),
-        mailgun_message_id=_send(bcc=[settings.BILLING_BCC_ADDRESS]),
-    )
+def test_mailgun_check_fails_when_a_stored_template_is_missing_or_reads_other_variables(
+    client, stripe_server, mailgun, s3_bucket, django_capture_on_commit_callbacks
+):
+    stripe_server.reset()
+    stripe_server.webhooks.auto = False
+    call_command("setup_webhook_endpoint", base_url="http://testserver", stdout=StringIO())
+    endpoint_url = webhook_endpoint_url("http://testserver").removeprefix("http://testserver")
+    cohort = cohort_with_members(1, members=0)
+    account, customer = billed_customer()
+    account.cohort = cohort
+    account.save(update_fields=["cohort"])
+    factories.CohortMembershipFactory(cohort=cohort, account=account)
+    # A real invoice email: finalized in Stripe, delivered through the webhook and Mailgun.
+    event = finalized_event(stripe_server, customer.id)
+    deliver(client, endpoint_url, event, django_capture_on_commit_callbacks)
+    delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
+    assert delivery.state == InvoiceDelivery.State.SENT, delivery.last_error
+    assert _run(cohort, checks.check_mailgun_send).passed  # the templates are all there
     mailgun.remove_template("invoice_notify")
     mailgun.put_template("invoice_new", "{{number}} {{amount}} {{hosted_invoice_url}}")
 

@@ -20,8 +20,8 @@ SENT = datetime(2026, 2, 1, 3, tzinfo=UTC)
 TRACKING_URL = "/anymail/mailgun/tracking/"
 
 
-def _sent_delivery(client, server, endpoint_url, capture):
-    _, customer = billed_customer()
+def _sent_delivery(client, server, endpoint_url, capture, **customer_fields):
+    _, customer = billed_customer(**customer_fields)
     event = finalized_event(server, customer.id)
     deliver(client, endpoint_url, event, capture)
     delivery = InvoiceDelivery.objects.get(stripe_invoice_id=event["data"]["object"]["id"])
@@ -56,15 +56,30 @@ def test_a_dropped_delivered_webhook_is_found_by_the_lookup_within_the_set_time(
         delivery.refresh_from_db()
         assert early["asked"] == 0  # not yet the set time
         assert delivery.state == State.SENT
+        # A second email, sent later, is delivered too; its webhook is lost as well. It is not
+        # due yet when the first is asked about: only a lookup that asks Mailgun for the first
+        # message's id alone leaves it alone.
+        later = _sent_delivery(
+            client,
+            server,
+            endpoint_url,
+            django_capture_on_commit_callbacks,
+            acct_id=1043,
+            email="ap@contoso.example",
+        )
+        traveller.move_to(SENT + timedelta(minutes=10, seconds=20))
+        mailgun.tracking_payload(event="delivered", message_id=later.mailgun_message_id)
 
         traveller.move_to(
             SENT + timedelta(seconds=settings.BILLING_OUTCOME_LOOKUP_AFTER_SECONDS + 60)
         )
         report = delivery_outcomes_lookup_task()
         delivery.refresh_from_db()
+        later.refresh_from_db()
         assert report["asked"] == 1
         assert report["applied"] == 1
         assert delivery.state == State.DELIVERED
+        assert later.state == State.SENT  # asked about only once it is due
         row = delivery.events.get(step="tracking_delivered")
         assert row.data["source"] == TrackingEvent.Source.LOOKUP
         assert row.state_from == State.SENT
@@ -117,6 +132,17 @@ def test_a_late_complaint_after_delivered_is_found_among_recent_complaints(
         delivery.refresh_from_db()
         assert delivery.state == State.DELIVERED
 
+        traveller.move_to(SENT + timedelta(hours=23))
+        # Neither is a permanent failure of an invoice email, and their posts are lost too:
+        # a temporary failure (Mailgun retries; only `severity=permanent` is asked for) and
+        # another system's bounce through the same domain (not tagged `invoice`).
+        mailgun.tracking_payload(event="failed", extra={"severity": "temporary"})
+        mailgun.tracking_payload(
+            event="failed",
+            message_id="<20260202030000.5e6f@notify.adventive.com>",
+            recipient="someone@elsewhere.example",
+            tags=["password-reset"],
+        )
         traveller.move_to(SENT + timedelta(days=1))
         mailgun.tracking_payload(event="complained")  # its webhook post is lost
         traveller.move_to(SENT + timedelta(days=1, minutes=10))
@@ -129,6 +155,7 @@ def test_a_late_complaint_after_delivered_is_found_among_recent_complaints(
         TrackingEvent.objects.filter(delivery=delivery).values_list("event_type", "source")
     )
     assert sources == {"delivered": "webhook", "complained": "lookup"}
+    assert TrackingEvent.objects.count() == 2  # nothing kept of the other two failures
     # The operator sees on the timeline which outcome came from where.
     page = admin_client.get(
         reverse("admin:invoices_invoicedelivery_change", args=[delivery.pk])
@@ -153,3 +180,39 @@ def test_mailgun_not_answering_leaves_the_delivery_as_it_was(
     delivery.refresh_from_db()
     assert delivery.state == State.SENT
     assert report["unavailable"] and "HTTP 401" in report["unavailable"][0]
+
+
+@pytest.mark.django_db
+def test_emails_that_never_get_an_outcome_do_not_starve_newer_ones(
+    client, server, mailgun, s3_bucket, endpoint_url, django_capture_on_commit_callbacks, settings
+):
+    settings.BILLING_OUTCOME_LOOKUP_BATCH = 2
+    capture = django_capture_on_commit_callbacks
+    with time_machine.travel(SENT, tick=False) as traveller:
+        # Two emails Mailgun never reports an outcome for (more than one run's batch, with
+        # the newer one below).
+        silent = [
+            _sent_delivery(client, server, endpoint_url, capture, acct_id=acct_id, email=email)
+            for acct_id, email in ((2001, "ap@one.example"), (2002, "ap@two.example"))
+        ]
+        traveller.move_to(SENT + timedelta(minutes=10))
+        newer = _sent_delivery(
+            client, server, endpoint_url, capture, acct_id=2003, email="ap@three.example"
+        )
+        traveller.move_to(SENT + timedelta(minutes=10, seconds=20))
+        mailgun.tracking_payload(event="delivered", message_id=newer.mailgun_message_id)
+
+        traveller.move_to(SENT + timedelta(hours=1))
+        first = delivery_outcomes_lookup_task()
+        newer.refresh_from_db()
+        assert first["asked"] == 2
+        assert newer.state == State.SENT  # the two oldest were asked first
+
+        traveller.move_to(SENT + timedelta(hours=1, minutes=10))
+        second = delivery_outcomes_lookup_task()
+    newer.refresh_from_db()
+    assert second["asked"] == 2
+    assert newer.state == State.DELIVERED
+    for delivery in silent:
+        delivery.refresh_from_db()
+        assert delivery.state == State.SENT

@@ -4,11 +4,9 @@ the approved images in `tests/invoices/pdf_snapshots/`, so a layout regression f
 A page matches when it has the approved size and at most `MAX_CHANGED_FRACTION` of its pixels
 differ by more than `PIXEL_TOLERANCE` in any channel (anti-aliasing may move a little; a
 column running into another does not). After an intended layout change, refresh the images
-(see the README) and look at every changed PNG before committing it.
+with `scripts/pdf-snapshots-refresh` (see the README) and look at every changed PNG before
+committing it; this test only compares.
 """
-
-import os
-from pathlib import Path
 
 import pypdfium2
 import pytest
@@ -17,21 +15,11 @@ from PIL import Image, ImageChops
 from invoices.documents import document_equation_errors
 from invoices.pdf import invoice_pdf_render
 from tests.invoices.pdf_cases import cases
+from tests.invoices.pdf_pages import approved_paths, render_pages
 
-SNAPSHOTS = Path(__file__).resolve().parent / "pdf_snapshots"
-REFRESH_ENV = "PDF_SNAPSHOTS_REFRESH"
-SCALE = 1.5  # 108 dpi: small print still several pixels tall
 PIXEL_TOLERANCE = 48
 MAX_CHANGED_FRACTION = 0.0005
 CASES = cases()
-
-
-def render_pages(content: bytes) -> list[Image.Image]:
-    pdf = pypdfium2.PdfDocument(content)
-    try:
-        return [pdf[index].render(scale=SCALE).to_pil().convert("RGB") for index in range(len(pdf))]
-    finally:
-        pdf.close()
 
 
 def changed_fraction(image: Image.Image, approved: Image.Image) -> float:
@@ -47,18 +35,11 @@ def test_invoice_pdf_matches_its_approved_images(name):
     document = CASES[name]
     assert document_equation_errors(document) == []
     pages = render_pages(invoice_pdf_render(document=document).content)
-    if os.environ.get(REFRESH_ENV) == "1":
-        SNAPSHOTS.mkdir(exist_ok=True)
-        for stale in SNAPSHOTS.glob(f"{name}-p*.png"):
-            stale.unlink()
-        for number, page in enumerate(pages, start=1):
-            page.save(SNAPSHOTS / f"{name}-p{number}.png", optimize=True)
-        pytest.skip(f"{REFRESH_ENV}=1: wrote {len(pages)} approved page(s) for {name}")
-    approved = sorted(SNAPSHOTS.glob(f"{name}-p*.png"))
-    assert approved, f"no approved images for {name}: refresh them (README, 'PDF snapshots')"
+    approved = approved_paths(name)
+    assert approved, f"no approved images for {name}: run scripts/pdf-snapshots-refresh {name}"
     assert len(pages) == len(approved), f"{name}: {len(pages)} pages, {len(approved)} approved"
-    for number, page in enumerate(pages, start=1):
-        with Image.open(SNAPSHOTS / f"{name}-p{number}.png") as stored:
+    for number, (page, path) in enumerate(zip(pages, approved, strict=True), start=1):
+        with Image.open(path) as stored:
             expected = stored.convert("RGB")
         assert page.size == expected.size, f"{name} page {number}: size {page.size}"
         fraction = changed_fraction(page, expected)
